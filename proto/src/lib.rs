@@ -1,0 +1,25 @@
+//! Corridor's gRPC contracts: the shared FHIR envelopes (`corridor.fhir.v1`)
+//! and each service's API, generated from `proto/corridor/**` at build time.
+//! Every service and client uses these types; nothing else defines wire shapes.
+
+/// Shared FHIR envelopes: Resource, SearchParameter, Bundle, OperationOutcome.
+pub mod fhir {
+    pub mod v1 {
+        tonic::include_proto!("corridor.fhir.v1");
+
+        /// Fully qualified protobuf name, used as the `type_url` of status details.
+        pub const OPERATION_OUTCOME_TYPE_URL: &str =
+            "type.googleapis.com/corridor.fhir.v1.OperationOutcome";
+    }
+}
+
+/// The identity service: Patient, Organization, Practitioner.
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("corridor.identity.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Corridor proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/corridor_descriptor.bin"));
