@@ -1,0 +1,896 @@
+//! The versioned FHIR resource store every Corridor service keeps its data in.
+//!
+//! One store is one service's own database: SQLite (the embedded default) or
+//! PostgreSQL (production), chosen by URL, with migrations for each run at
+//! start-up. Every write runs in one transaction that commits or rolls back
+//! together: the current version, its history row, its search-index rows, its
+//! outbox event and the idempotency key that made it.
+//!
+//! Guarantees:
+//! - every write makes a new version (`meta.versionId`, `meta.lastUpdated`);
+//!   history is kept and a delete writes a tombstone version;
+//! - an update is a compare-and-swap on the version, so no write is silently
+//!   overwritten, and `If-Match` refuses stale writes;
+//! - conditional create (`If-None-Exist`) is serialized per resource type, so
+//!   racing clients create exactly one resource;
+//! - a write retried with the same idempotency key replays the first result.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use corridor_fhir::{Issue, Validated};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Mutex, MutexGuard};
+
+mod bundle;
+mod date;
+mod error;
+pub mod search;
+mod text;
+
+pub use error::StoreError;
+pub use search::query::{DEFAULT_COUNT, MAX_COUNT};
+pub use search::{ParamKind, ResourceDef, SearchParam};
+use search::{index, query, sql};
+
+/// Attempts at a write that lost a race it can safely repeat.
+const WRITE_ATTEMPTS: usize = 5;
+/// Idempotency keys are 1 to this many visible ASCII characters.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, or None for any other scheme.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where a store keeps its data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host/db`; a
+    /// secret, as it may carry a password.
+    pub url: SecretString,
+    /// PostgreSQL schema holding this service's tables, so that services can
+    /// share one database without sharing tables. Ignored for SQLite.
+    pub schema: String,
+    pub max_connections: u32,
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    /// FHIR instant, e.g. "2026-11-23T15:04:05.123Z".
+    pub last_updated: String,
+    pub deleted: bool,
+    /// The resource JSON with id and meta set; empty for a tombstone.
+    pub json: String,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Deleted,
+    /// A conditional create found one existing match and created nothing.
+    Matched,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Matched => "matched",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "updated" => Some(Self::Updated),
+            "deleted" => Some(Self::Deleted),
+            "matched" => Some(Self::Matched),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub stored: Stored,
+    pub outcome: Outcome,
+    /// True when an idempotency key replayed an earlier write's result.
+    pub replayed: bool,
+}
+
+/// A page of a searchset or history Bundle.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub bundle: Value,
+    pub total: i64,
+    pub next_token: Option<String>,
+}
+
+/// The versioned resource store of one service.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    defs: &'static [ResourceDef],
+    /// SQLite allows one writer at a time; taking this gate before a write
+    /// transaction makes writers queue here instead of failing with BUSY,
+    /// and makes read-then-write sequences (conditional create) atomic.
+    write_gate: Option<Mutex<()>>,
+}
+
+type Tx = Transaction<'static, Any>;
+
+// === impl Store ===
+
+impl Store {
+    /// Connect, prepare the schema and run migrations.
+    pub async fn connect(config: &StoreConfig, defs: &'static [ResourceDef]) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let config_url = config.url.expose_secret();
+        let backend = Backend::of_url(config_url).ok_or_else(|| {
+            StoreError::Invalid(Issue::new("invalid", "database URL must start with sqlite: or postgres://"))
+        })?;
+        let setup = match backend {
+            Backend::Sqlite => {
+                prepare_sqlite_dir(config_url)?;
+                // FULL: a committed write survives power loss, not only a crash.
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON".to_owned()
+            }
+            Backend::Postgres => {
+                let schema = valid_schema(&config.schema)?;
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(config_url).await?;
+                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+                format!("SET search_path TO \"{schema}\"")
+            }
+        };
+        let url = match backend {
+            Backend::Sqlite if !config_url.contains("mode=") => {
+                let sep = if config_url.contains('?') { '&' } else { '?' };
+                format!("{config_url}{sep}mode=rwc")
+            }
+            _ => config_url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .after_connect(move |conn, _meta| {
+                let setup = setup.clone();
+                Box::pin(async move {
+                    conn.execute(setup.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        let write_gate = (backend == Backend::Sqlite).then(|| Mutex::new(()));
+        Ok(Self { inner: Arc::new(Inner { pool, backend, defs, write_gate }) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The resource types this store serves.
+    pub fn resource_types(&self) -> impl Iterator<Item = &'static str> {
+        self.inner.defs.iter().map(|d| d.resource_type)
+    }
+
+    /// Check the database answers; used by health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
+        Ok(())
+    }
+
+    /// Close the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    fn def(&self, resource_type: &str) -> Result<&'static ResourceDef, StoreError> {
+        self.inner.defs.iter().find(|d| d.resource_type == resource_type).ok_or_else(|| {
+            StoreError::Invalid(
+                Issue::new(
+                    "not-supported",
+                    format!(
+                        "resource type '{resource_type}' is not served here; expected one of: {}",
+                        self.resource_types().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .at("resourceType"),
+            )
+        })
+    }
+
+    async fn begin(&self) -> Result<(Option<MutexGuard<'_, ()>>, Tx), StoreError> {
+        let gate = match &self.inner.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let tx = self.inner.pool.begin().await?;
+        Ok((gate, tx))
+    }
+
+    // === writes ===
+
+    /// Create a resource with a server-assigned id. With `if_none_exist` (a
+    /// FHIR query string), one existing match is returned instead, and two
+    /// or more refuse the create.
+    pub async fn create(
+        &self,
+        resource: &Validated,
+        if_none_exist: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<WriteResult, StoreError> {
+        let def = self.def(&resource.resource_type)?;
+        let condition = match if_none_exist.filter(|q| !q.trim().is_empty()) {
+            Some(q) => Some(parse_query_string(q)?),
+            None => None,
+        };
+        if let Some(params) = &condition {
+            // Refuse a bad condition before anything is written.
+            query::parse(def, params, None).map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
+        }
+        let hash = request_hash(&["create", def.resource_type, if_none_exist.unwrap_or_default(), &body(&resource.object)]);
+        retrying(|| self.create_once(def, resource, condition.as_deref(), idempotency_key, &hash)).await
+    }
+
+    async fn create_once(
+        &self,
+        def: &'static ResourceDef,
+        resource: &Validated,
+        condition: Option<&[(String, String)]>,
+        key: Option<&str>,
+        hash: &str,
+    ) -> Result<WriteResult, StoreError> {
+        let (_gate, mut tx) = self.begin().await?;
+        if let Some(replay) = self.claim_key(&mut tx, key, hash).await? {
+            tx.commit().await?;
+            return Ok(replay);
+        }
+        if let Some(params) = condition {
+            if self.inner.backend == Backend::Postgres {
+                let lock = lock_key(&format!("conditional-create:{}", def.resource_type));
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l").bind(lock).execute(&mut *tx).await?;
+            }
+            let q = query::parse(def, params, None).map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
+            let built = sql::build(def.resource_type, &q);
+            let sql = format!("SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2", built.where_sql);
+            let ids: Vec<String> = bind_all(sqlx::query(&sql), &built.args[..built.where_args])
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?;
+            match ids.as_slice() {
+                [] => {}
+                [id] => {
+                    let stored = current(&mut tx, def.resource_type, id).await?.ok_or_else(|| StoreError::Contention)?;
+                    self.record_key(&mut tx, key, &stored, Outcome::Matched).await?;
+                    tx.commit().await?;
+                    return Ok(WriteResult { stored, outcome: Outcome::Matched, replayed: false });
+                }
+                _ => {
+                    let count = count_where(&mut tx, &built).await?;
+                    return Err(StoreError::MultipleMatches { count });
+                }
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let stored = self.write_version(&mut tx, def, &id, None, Some(&resource.object), "create").await?;
+        self.record_key(&mut tx, key, &stored, Outcome::Created).await?;
+        tx.commit().await?;
+        Ok(WriteResult { stored, outcome: Outcome::Created, replayed: false })
+    }
+
+    /// Replace resource `id` with a new version. `if_match` is the version
+    /// the client last saw (`3` or `W/"3"`); when given and stale, the
+    /// update is refused.
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        resource: &Validated,
+        if_match: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<WriteResult, StoreError> {
+        let def = self.def(resource_type)?;
+        if resource.resource_type != def.resource_type {
+            return Err(Issue::new(
+                "invalid",
+                format!("resourceType is {} but the request updates a {resource_type}", resource.resource_type),
+            )
+            .at("resourceType")
+            .into());
+        }
+        valid_id(id)?;
+        if let Some(body_id) = resource.object.get("id")
+            && body_id.as_str() != Some(id)
+        {
+            return Err(Issue::new("invalid", format!("the resource's id {body_id} does not match the id being updated ({id})"))
+                .at(format!("{resource_type}.id"))
+                .into());
+        }
+        let expected = parse_if_match(if_match)?;
+        let hash = request_hash(&["update", resource_type, id, if_match.unwrap_or_default(), &body(&resource.object)]);
+        let hash = hash.as_str();
+        retrying(|| async move {
+            let (_gate, mut tx) = self.begin().await?;
+            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
+                tx.commit().await?;
+                return Ok(replay);
+            }
+            let current = current(&mut tx, resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+            check_expected(&current, expected)?;
+            let stored = self
+                .write_version(&mut tx, def, id, Some(current.version), Some(&resource.object), "update")
+                .await?;
+            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Updated).await?;
+            tx.commit().await?;
+            Ok(WriteResult { stored, outcome: Outcome::Updated, replayed: false })
+        })
+        .await
+    }
+
+    /// Delete resource `id` by writing a tombstone version. Deleting a
+    /// deleted resource returns its tombstone and writes nothing.
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<WriteResult, StoreError> {
+        let def = self.def(resource_type)?;
+        valid_id(id)?;
+        let expected = parse_if_match(if_match)?;
+        let hash = request_hash(&["delete", resource_type, id, if_match.unwrap_or_default()]);
+        let hash = hash.as_str();
+        retrying(|| async move {
+            let (_gate, mut tx) = self.begin().await?;
+            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
+                tx.commit().await?;
+                return Ok(replay);
+            }
+            let current = current(&mut tx, resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+            if current.deleted {
+                tx.commit().await?;
+                return Ok(WriteResult { stored: current, outcome: Outcome::Deleted, replayed: false });
+            }
+            check_expected(&current, expected)?;
+            let stored = self.write_version(&mut tx, def, id, Some(current.version), None, "delete").await?;
+            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Deleted).await?;
+            tx.commit().await?;
+            Ok(WriteResult { stored, outcome: Outcome::Deleted, replayed: false })
+        })
+        .await
+    }
+
+    /// Write version `previous + 1` (or 1), its history row, index rows and
+    /// outbox event. The current-row update is a compare-and-swap on
+    /// `previous`, so a concurrent writer makes this fail with Contention
+    /// rather than be overwritten.
+    async fn write_version(
+        &self,
+        tx: &mut Tx,
+        def: &ResourceDef,
+        id: &str,
+        previous: Option<i64>,
+        object: Option<&Map<String, Value>>,
+        method: &str,
+    ) -> Result<Stored, StoreError> {
+        let version = previous.unwrap_or(0) + 1;
+        let (last_updated, last_updated_ms) = date::now();
+        let content = object.map(|o| with_meta(o, id, version, &last_updated));
+        let json = content.as_ref().map(Value::to_string);
+        let deleted = json.is_none();
+        let deleted_flag = i64::from(deleted);
+        let affected = match previous {
+            None => sqlx::query(
+                "INSERT INTO resources (resource_type, id, version, last_updated, last_updated_ms, deleted, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(def.resource_type)
+            .bind(id)
+            .bind(version)
+            .bind(&last_updated)
+            .bind(last_updated_ms)
+            .bind(deleted_flag)
+            .bind(json.as_deref())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+            Some(previous) => sqlx::query(
+                "UPDATE resources SET version = $3, last_updated = $4, last_updated_ms = $5, deleted = $6, content = $7 \
+                 WHERE resource_type = $1 AND id = $2 AND version = $8",
+            )
+            .bind(def.resource_type)
+            .bind(id)
+            .bind(version)
+            .bind(&last_updated)
+            .bind(last_updated_ms)
+            .bind(deleted_flag)
+            .bind(json.as_deref())
+            .bind(previous)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+        };
+        if affected != 1 {
+            return Err(StoreError::Contention);
+        }
+        sqlx::query(
+            "INSERT INTO resource_versions (resource_type, id, version, last_updated, last_updated_ms, deleted, method, content) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(def.resource_type)
+        .bind(id)
+        .bind(version)
+        .bind(&last_updated)
+        .bind(last_updated_ms)
+        .bind(deleted)
+        .bind(method)
+        .bind(json.as_deref())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
+            .bind(def.resource_type)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        if let Some(content) = &content {
+            insert_index_rows(tx, def, id, &index::rows(def, content)).await?;
+        }
+        sqlx::query("INSERT INTO outbox (resource_type, id, version, operation, recorded_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(def.resource_type)
+            .bind(id)
+            .bind(version)
+            .bind(method)
+            .bind(&last_updated)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Stored {
+            resource_type: def.resource_type.to_owned(),
+            id: id.to_owned(),
+            version,
+            last_updated,
+            deleted,
+            json: json.unwrap_or_default(),
+        })
+    }
+
+    /// Claim `key` for this write inside its transaction. A concurrent write
+    /// with the same key waits on the claim (PostgreSQL) or the write gate
+    /// (SQLite); once the first commits, the key's recorded result is
+    /// replayed. A key reused for a different request is refused.
+    async fn claim_key(&self, tx: &mut Tx, key: Option<&str>, hash: &str) -> Result<Option<WriteResult>, StoreError> {
+        let Some(key) = key else { return Ok(None) };
+        valid_key(key)?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (idempotency_key, request_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(hash)
+        .bind(date::now().0)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if claimed == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT request_hash, resource_type, id, version, outcome FROM idempotency_keys WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_one(&mut **tx)
+        .await?;
+        if row.try_get::<String, _>("request_hash")? != hash {
+            return Err(StoreError::IdempotencyKeyReused);
+        }
+        let (Some(resource_type), Some(id), Some(version), Some(outcome)) = (
+            row.try_get::<Option<String>, _>("resource_type")?,
+            row.try_get::<Option<String>, _>("id")?,
+            row.try_get::<Option<i64>, _>("version")?,
+            row.try_get::<Option<String>, _>("outcome")?.as_deref().and_then(Outcome::parse),
+        ) else {
+            // Claimed but never completed: cannot happen, as claim and result
+            // commit together; treat as a race and let the caller retry.
+            return Err(StoreError::Contention);
+        };
+        let stored = version_of(&mut **tx, &resource_type, &id, version).await?.ok_or(StoreError::Contention)?;
+        Ok(Some(WriteResult { stored, outcome, replayed: true }))
+    }
+
+    async fn record_key(&self, tx: &mut Tx, key: Option<&str>, stored: &Stored, outcome: Outcome) -> Result<(), StoreError> {
+        let Some(key) = key else { return Ok(()) };
+        sqlx::query(
+            "UPDATE idempotency_keys SET resource_type = $2, id = $3, version = $4, outcome = $5 WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .bind(&stored.resource_type)
+        .bind(&stored.id)
+        .bind(stored.version)
+        .bind(outcome.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    // === reads ===
+
+    /// The current version; a deleted resource is an error naming the
+    /// tombstone's version.
+    pub async fn read(&self, resource_type: &str, id: &str) -> Result<Stored, StoreError> {
+        let def = self.def(resource_type)?;
+        let mut conn = self.inner.pool.acquire().await?;
+        let stored = current(&mut conn, def.resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+        if stored.deleted {
+            return Err(StoreError::Deleted { resource_type: resource_type.to_owned(), id: id.to_owned(), version: stored.version });
+        }
+        Ok(stored)
+    }
+
+    /// One version of a resource.
+    pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> Result<Stored, StoreError> {
+        let def = self.def(resource_type)?;
+        let missing = || StoreError::VersionNotFound {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version: version.to_owned(),
+        };
+        let number: i64 = version.parse().map_err(|_| missing())?;
+        let mut conn = self.inner.pool.acquire().await?;
+        match version_of(&mut *conn, def.resource_type, id, number).await? {
+            Some(stored) if stored.deleted => Err(StoreError::Deleted {
+                resource_type: resource_type.to_owned(),
+                id: id.to_owned(),
+                version: stored.version,
+            }),
+            Some(stored) => Ok(stored),
+            None => match current(&mut conn, def.resource_type, id).await? {
+                Some(_) => Err(missing()),
+                None => Err(not_found(resource_type, id)),
+            },
+        }
+    }
+
+    /// The versions of one resource, newest first, as a history Bundle.
+    pub async fn history(&self, resource_type: &str, id: &str, count: i64, page_token: Option<&str>) -> Result<Page, StoreError> {
+        let def = self.def(resource_type)?;
+        let count = if count <= 0 { DEFAULT_COUNT } else { count.min(MAX_COUNT) };
+        let fingerprint = format!("history:{resource_type}/{id}");
+        let offset = match page_token.filter(|t| !t.is_empty()) {
+            Some(token) => query::decode_token(token, &fingerprint)?,
+            None => 0,
+        };
+        let mut conn = self.inner.pool.acquire().await?;
+        let latest = current(&mut conn, def.resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+        let rows = sqlx::query(
+            "SELECT resource_type, id, version, last_updated, deleted, content, method FROM resource_versions \
+             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(def.resource_type)
+        .bind(id)
+        .bind(count)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
+        let versions = rows
+            .iter()
+            .map(|row| Ok((stored_from_row(row)?, row.try_get::<String, _>("method")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = latest.version;
+        let next = (offset + count < total).then(|| query::encode_token(offset + count, &fingerprint));
+        Ok(Page { bundle: bundle::history(resource_type, id, &versions, total, next.as_deref()), total, next_token: next })
+    }
+
+    /// Search with FHIR parameters; returns a searchset Bundle.
+    pub async fn search(&self, resource_type: &str, params: &[(String, String)], page_token: Option<&str>) -> Result<Page, StoreError> {
+        let def = self.def(resource_type)?;
+        let q = query::parse(def, params, page_token)?;
+        let built = sql::build(def.resource_type, &q);
+        let mut conn = self.inner.pool.acquire().await?;
+        let total = count_where(&mut conn, &built).await?;
+        let entries = if q.count == 0 {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content FROM resources r \
+                 WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+                built.where_sql, built.order_sql, q.count, q.offset
+            );
+            bind_all(sqlx::query(&sql), &built.args)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(stored_from_row)
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let shown = q.offset + i64::try_from(entries.len()).unwrap_or(i64::MAX);
+        let next = (q.count > 0 && shown < total).then(|| query::encode_token(shown, &q.fingerprint));
+        Ok(Page {
+            bundle: bundle::searchset(resource_type, &entries, total, &q.params, next.as_deref()),
+            total,
+            next_token: next,
+        })
+    }
+}
+
+// === helpers ===
+
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(StoreError::Contention) if tries < WRITE_ATTEMPTS => {
+                tracing::debug!(tries, "write lost a race; retrying");
+            }
+            result => return result,
+        }
+    }
+}
+
+fn not_found(resource_type: &str, id: &str) -> StoreError {
+    StoreError::NotFound { resource_type: resource_type.to_owned(), id: id.to_owned() }
+}
+
+fn check_expected(current: &Stored, expected: Option<i64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current.version => Err(StoreError::VersionConflict {
+            resource_type: current.resource_type.clone(),
+            id: current.id.clone(),
+            expected,
+            current: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `3`, `"3"` and `W/"3"` all mean version 3.
+fn parse_if_match(if_match: Option<&str>) -> Result<Option<i64>, StoreError> {
+    let Some(raw) = if_match.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let bare = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
+    bare.parse::<i64>().map(Some).map_err(|_| {
+        Issue::new("invalid", format!("If-Match must be a version such as 3 or W/\"3\", not '{raw}'")).at("If-Match").into()
+    })
+}
+
+/// FHIR ids: 1-64 of `A-Z a-z 0-9 - .`.
+fn valid_id(id: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Issue::new("invalid", format!("'{id}' is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-', '.')")).at("id").into())
+    }
+}
+
+fn valid_key(key: &str) -> Result<(), StoreError> {
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Issue::new("invalid", format!("idempotency-key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"))
+            .at("idempotency-key")
+            .into())
+    }
+}
+
+fn valid_schema(schema: &str) -> Result<&str, StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(schema)
+    } else {
+        Err(Issue::new("invalid", format!("schema '{schema}' must be lowercase letters, digits and '_'")).into())
+    }
+}
+
+fn prepare_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+    }
+    Ok(())
+}
+
+fn prefix_issue(mut issue: Issue, prefix: &str) -> StoreError {
+    issue.diagnostics = format!("{prefix}: {}", issue.diagnostics);
+    issue.expression = Some(match issue.expression {
+        Some(e) => format!("{prefix}.{e}"),
+        None => prefix.to_owned(),
+    });
+    StoreError::Invalid(issue)
+}
+
+/// Name/value pairs of a FHIR query string such as `identifier=x%7C1&name=al`.
+pub fn parse_query_string(q: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let q = q.trim().trim_start_matches('?');
+    let q = q.split_once('?').map_or(q, |(_, rest)| rest);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    if pairs.is_empty() {
+        return Err(Issue::new("invalid", "If-None-Exist must be a search query such as identifier=system|value").at("If-None-Exist").into());
+    }
+    Ok(pairs)
+}
+
+fn body(object: &Map<String, Value>) -> String {
+    serde_json::to_string(object).unwrap_or_default()
+}
+
+fn request_hash(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lock_key(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// The client's resource with the server's id, versionId and lastUpdated.
+/// Other meta (profile, tag, security, source) is the client's and is kept.
+fn with_meta(object: &Map<String, Value>, id: &str, version: i64, last_updated: &str) -> Value {
+    let mut out = Map::new();
+    for (key, value) in object {
+        if key == "id" || key == "meta" {
+            continue;
+        }
+        out.insert(key.clone(), value.clone());
+        if key == "resourceType" {
+            out.insert("id".to_owned(), json!(id));
+            let mut meta = object.get("meta").and_then(Value::as_object).cloned().unwrap_or_default();
+            meta.insert("versionId".to_owned(), json!(version.to_string()));
+            meta.insert("lastUpdated".to_owned(), json!(last_updated));
+            out.insert("meta".to_owned(), Value::Object(meta));
+        }
+    }
+    Value::Object(out)
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
+    args: &'q [sql::Arg],
+) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    for arg in args {
+        q = match arg {
+            sql::Arg::Text(s) => q.bind(s.as_str()),
+            sql::Arg::Int(n) => q.bind(*n),
+        };
+    }
+    q
+}
+
+async fn count_where(conn: &mut sqlx::AnyConnection, built: &sql::Sql) -> Result<i64, StoreError> {
+    let sql = format!("SELECT COUNT(*) AS n FROM resources r WHERE {}", built.where_sql);
+    let row = bind_all(sqlx::query(&sql), &built.args[..built.where_args]).fetch_one(conn).await?;
+    Ok(row.try_get::<i64, _>("n")?)
+}
+
+async fn insert_index_rows(tx: &mut Tx, def: &ResourceDef, id: &str, rows: &[index::IndexRow]) -> Result<(), StoreError> {
+    // Ten values per row; 200 rows stay well below every bind limit.
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO search_index (resource_type, resource_id, param, text_norm, text_exact, token_system, token_code, date_lo, date_hi, ref) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let b = n * 10;
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = q
+                .bind(def.resource_type)
+                .bind(id)
+                .bind(row.param)
+                .bind(row.text_norm.as_deref())
+                .bind(row.text_exact.as_deref())
+                .bind(row.token_system.as_deref())
+                .bind(row.token_code.as_deref())
+                .bind(row.date_lo)
+                .bind(row.date_hi)
+                .bind(row.reference.as_deref());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn current(conn: &mut sqlx::AnyConnection, resource_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(
+        "SELECT resource_type, id, version, last_updated, deleted, content FROM resources WHERE resource_type = $1 AND id = $2",
+    )
+    .bind(resource_type)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(stored_from_row).transpose()
+}
+
+async fn version_of(
+    conn: &mut sqlx::AnyConnection,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(
+        "SELECT resource_type, id, version, last_updated, deleted, content FROM resource_versions \
+         WHERE resource_type = $1 AND id = $2 AND version = $3",
+    )
+    .bind(resource_type)
+    .bind(id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(stored_from_row).transpose()
+}
+
+fn stored_from_row(row: &AnyRow) -> Result<Stored, StoreError> {
+    Ok(Stored {
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        last_updated: row.try_get("last_updated")?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+        json: row.try_get::<Option<String>, _>("content")?.unwrap_or_default(),
+    })
+}

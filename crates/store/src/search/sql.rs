@@ -1,0 +1,161 @@
+//! Translation of a parsed query into SQL that runs unchanged on SQLite and
+//! PostgreSQL. Every value is a bound parameter; nothing from the client is
+//! ever spliced into the SQL text.
+
+use super::ParamKind;
+use super::query::{Clause, Match, Prefix, Query, SortKey, Target};
+use crate::text::like_escape;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `WHERE` and `ORDER BY` bodies for the `resources r` table, with their
+/// arguments. The first `where_args` arguments belong to the `WHERE` body.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub where_sql: String,
+    pub order_sql: String,
+    pub args: Vec<Arg>,
+    pub where_args: usize,
+}
+
+struct Builder {
+    args: Vec<Arg>,
+}
+
+impl Builder {
+    fn bind(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        self.bind(Arg::Text(s.to_owned()))
+    }
+
+    fn int(&mut self, n: i64) -> String {
+        self.bind(Arg::Int(n))
+    }
+}
+
+const INDEX_ROWS: &str = "FROM search_index s WHERE s.resource_type = r.resource_type AND s.resource_id = r.id";
+
+pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
+    let mut b = Builder { args: Vec::new() };
+    let mut conds = vec![
+        format!("r.resource_type = {}", b.text(resource_type)),
+        format!("r.deleted = {}", b.int(0)),
+    ];
+    for clause in &query.clauses {
+        conds.push(clause_sql(&mut b, clause));
+    }
+    let where_sql = conds.join(" AND ");
+    let where_args = b.args.len();
+    let mut order: Vec<String> = query
+        .sort
+        .iter()
+        .map(|(key, desc)| {
+            let expr = match key {
+                SortKey::Id => "r.id".to_owned(),
+                SortKey::LastUpdated => "r.last_updated_ms".to_owned(),
+                SortKey::Param(p) => {
+                    let column = if p.kind == ParamKind::Date { "s.date_lo" } else { "s.text_norm" };
+                    let exact_only = if p.kind == ParamKind::Date { "" } else { " AND s.text_exact IS NOT NULL" };
+                    format!("(SELECT MIN({column}) {INDEX_ROWS} AND s.param = {}{exact_only})", b.text(p.name))
+                }
+            };
+            format!("{expr} {} NULLS LAST", if *desc { "DESC" } else { "ASC" })
+        })
+        .collect();
+    // Ids never change, so they make the order total and paging stable.
+    order.push("r.id ASC".to_owned());
+    Sql { where_sql, order_sql: order.join(", "), args: b.args, where_args }
+}
+
+fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
+    match clause.target {
+        Target::Id => {
+            let ids: Vec<String> = clause
+                .matches
+                .iter()
+                .filter_map(|m| match m {
+                    Match::Id(id) => Some(b.text(id)),
+                    _ => None,
+                })
+                .collect();
+            format!("r.id IN ({})", ids.join(", "))
+        }
+        Target::LastUpdated => {
+            let ors: Vec<String> = clause
+                .matches
+                .iter()
+                .filter_map(|m| match m {
+                    Match::Date { prefix, lo, hi } => {
+                        Some(date_sql(b, *prefix, *lo, *hi, "r.last_updated_ms", "(r.last_updated_ms + 1)"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            format!("({})", ors.join(" OR "))
+        }
+        Target::Param(param) => {
+            let name = b.text(param.name);
+            if let [Match::Missing(missing)] = clause.matches.as_slice() {
+                let not = if *missing { "NOT " } else { "" };
+                return format!("{not}EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name})");
+            }
+            let ors: Vec<String> = clause.matches.iter().map(|m| match_sql(b, m)).collect();
+            format!("EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name} AND ({}))", ors.join(" OR "))
+        }
+    }
+}
+
+fn match_sql(b: &mut Builder, m: &Match) -> String {
+    match m {
+        Match::Text { folded, contains } => {
+            let pattern = if *contains {
+                format!("%{}%", like_escape(folded))
+            } else {
+                format!("{}%", like_escape(folded))
+            };
+            format!("s.text_norm LIKE {} ESCAPE '\\'", b.text(&pattern))
+        }
+        Match::Exact(v) => format!("s.text_exact = {}", b.text(v)),
+        Match::Token { system, code } => {
+            let mut parts = Vec::new();
+            if let Some(code) = code {
+                parts.push(format!("s.token_code = {}", b.text(code)));
+            }
+            match system {
+                None => {}
+                Some(None) => parts.push("s.token_system IS NULL".to_owned()),
+                Some(Some(system)) => parts.push(format!("s.token_system = {}", b.text(system))),
+            }
+            format!("({})", parts.join(" AND "))
+        }
+        Match::Date { prefix, lo, hi } => date_sql(b, *prefix, *lo, *hi, "s.date_lo", "s.date_hi"),
+        Match::Reference(r) => format!("s.ref = {}", b.text(r)),
+        // Handled by the caller (`:missing` stands alone) and by Target::Id.
+        Match::Missing(_) | Match::Id(_) => "FALSE".to_owned(),
+    }
+}
+
+/// FHIR date-prefix semantics over half-open ranges: the target value is
+/// `[t_lo, t_hi)`, the search value `[lo, hi)`.
+fn date_sql(b: &mut Builder, prefix: Prefix, lo: i64, hi: i64, t_lo: &str, t_hi: &str) -> String {
+    let (lo, hi) = (b.int(lo), b.int(hi));
+    let contained = format!("({t_lo} >= {lo} AND {t_hi} <= {hi})");
+    match prefix {
+        Prefix::Eq => contained,
+        Prefix::Ne => format!("NOT {contained}"),
+        Prefix::Gt => format!("({t_hi} > {hi})"),
+        Prefix::Lt => format!("({t_lo} < {lo})"),
+        Prefix::Ge => format!("({t_hi} > {hi} OR {contained})"),
+        Prefix::Le => format!("({t_lo} < {lo} OR {contained})"),
+        Prefix::Sa => format!("({t_lo} >= {hi})"),
+        Prefix::Eb => format!("({t_hi} <= {lo})"),
+    }
+}
