@@ -1,0 +1,260 @@
+//! Command line and environment configuration, validated before anything
+//! binds a port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use corridor_runtime::ServiceConfig;
+use corridor_store::{Backend, StoreConfig};
+use secrecy::{ExposeSecret, SecretString};
+
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_MAX_RESOURCE_BYTES: usize = corridor_fhir::DEFAULT_MAX_BYTES;
+pub const MAX_MAX_RESOURCE_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = corridor_runtime::DEFAULT_SHUTDOWN_GRACE.as_secs();
+
+#[derive(Debug, Parser)]
+#[command(name = "corridor", version, about = "Corridor: FHIR records shared between health systems and migrant-support organizations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run services (all of a node's services unless --service is given).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    /// The command to run; no subcommand means `serve`, still read from the
+    /// environment.
+    pub fn into_command(self) -> Result<Command, clap::Error> {
+        match self.command {
+            Some(command) => Ok(command),
+            None => match Self::try_parse_from(["corridor", "serve"])?.command {
+                Some(command) => Ok(command),
+                None => Err(<Self as CommandFactory>::command().error(ErrorKind::MissingSubcommand, "no command")),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceName {
+    Identity,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Run only these services (repeat or comma-separate); default: all.
+    #[arg(long = "service", env = "CORRIDOR_SERVICES", value_delimiter = ',')]
+    pub services: Vec<ServiceName>,
+
+    /// Directory for the embedded SQLite databases.
+    #[arg(long, env = "CORRIDOR_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Database for every service (sqlite:... or postgres://...). On
+    /// PostgreSQL each service keeps its tables in its own schema.
+    #[arg(long, env = "CORRIDOR_DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Database of the identity service; overrides --database-url.
+    #[arg(long, env = "CORRIDOR_IDENTITY_DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub identity_database_url: Option<SecretString>,
+
+    /// Address the identity service listens on (host:port).
+    #[arg(long, env = "CORRIDOR_IDENTITY_ADDR", default_value = DEFAULT_IDENTITY_ADDR)]
+    pub identity_addr: SocketAddr,
+
+    /// Largest FHIR resource accepted, in bytes.
+    #[arg(long, env = "CORRIDOR_MAX_RESOURCE_BYTES", default_value_t = DEFAULT_MAX_RESOURCE_BYTES)]
+    pub max_resource_bytes: usize,
+
+    /// Database connections per service.
+    #[arg(long, env = "CORRIDOR_DB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub db_max_connections: u32,
+
+    /// Seconds that in-flight calls may take to finish after SIGTERM.
+    #[arg(long, env = "CORRIDOR_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
+}
+
+fn secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(s.to_owned()))
+}
+
+/// A validated service, with a printable (password-free) store label.
+#[derive(Debug)]
+pub struct Service {
+    pub name: ServiceName,
+    pub config: ServiceConfig,
+    pub store_label: String,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub services: Vec<Service>,
+}
+
+impl ServeArgs {
+    /// Every check that can fail, before any port is bound.
+    pub fn validate(self) -> Result<Node, String> {
+        if self.max_resource_bytes == 0 || self.max_resource_bytes > MAX_MAX_RESOURCE_BYTES {
+            return Err(format!(
+                "CORRIDOR_MAX_RESOURCE_BYTES (--max-resource-bytes) must be from 1 to {MAX_MAX_RESOURCE_BYTES}, not {}",
+                self.max_resource_bytes
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err("CORRIDOR_DB_MAX_CONNECTIONS (--db-max-connections) must be at least 1".to_owned());
+        }
+        let mut names = self.services.clone();
+        if names.is_empty() {
+            names = ServiceName::value_variants().to_vec();
+        }
+        names.dedup();
+        let limits = corridor_fhir::Limits { max_bytes: self.max_resource_bytes, ..corridor_fhir::Limits::default() };
+        let grace = Duration::from_secs(self.shutdown_grace_secs);
+        let mut services = Vec::new();
+        for name in names {
+            let (listen, own_url, own_var, file, schema) = match name {
+                ServiceName::Identity => (
+                    self.identity_addr,
+                    self.identity_database_url.as_ref(),
+                    "CORRIDOR_IDENTITY_DATABASE_URL",
+                    "identity.db",
+                    corridor_identity::SCHEMA,
+                ),
+            };
+            let (url, var) = match (own_url, self.database_url.as_ref()) {
+                (Some(url), _) => (url.expose_secret().to_owned(), own_var),
+                (None, Some(url)) => (url.expose_secret().to_owned(), "CORRIDOR_DATABASE_URL"),
+                (None, None) => (format!("sqlite://{}", self.data_dir.join(file).display()), "CORRIDOR_DATA_DIR"),
+            };
+            let store_label = match Backend::of_url(&url) {
+                Some(Backend::Sqlite) => url.clone(),
+                Some(Backend::Postgres) => format!("{} (schema {schema})", redact(&url)),
+                None => {
+                    return Err(format!(
+                        "{var} must be a sqlite: or postgres:// URL, e.g. sqlite://./data/identity.db or postgres://postgres@127.0.0.1:5432/corridor"
+                    ));
+                }
+            };
+            services.push(Service {
+                name,
+                config: ServiceConfig {
+                    listen,
+                    store: StoreConfig {
+                        url: SecretString::from(url),
+                        schema: schema.to_owned(),
+                        max_connections: self.db_max_connections,
+                    },
+                    limits,
+                    shutdown_grace: grace,
+                },
+                store_label,
+            });
+        }
+        Ok(Node { services })
+    }
+}
+
+/// A URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Print a clap error; for a bad value, also name the environment variable
+/// that may have supplied it.
+pub fn report_parse_error(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    if matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation)
+        && let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg)
+    {
+        let long = arg.split_whitespace().next().unwrap_or_default().trim_start_matches("--");
+        let command = <Cli as CommandFactory>::command();
+        let env = command
+            .get_subcommands()
+            .flat_map(|sub| sub.get_arguments())
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned());
+        if let Some(env) = env {
+            eprintln!("hint: this value comes from --{long} or the environment variable {env}");
+        }
+    }
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(extra);
+        Only::parse_from(argv).args
+    }
+
+    #[test]
+    fn defaults_put_each_service_in_a_sqlite_file_under_data() {
+        let node = serve_args(&["--data-dir", "/tmp/x"]).validate().unwrap();
+        assert_eq!(node.services.len(), 1);
+        assert_eq!(node.services[0].config.store.url.expose_secret(), "sqlite:///tmp/x/identity.db");
+    }
+
+    #[test]
+    fn a_per_service_url_overrides_the_shared_one() {
+        let node = serve_args(&[
+            "--database-url", "postgres://a@h/shared",
+            "--identity-database-url", "postgres://a@h/identity",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(node.services[0].config.store.url.expose_secret(), "postgres://a@h/identity");
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused_naming_the_variable() {
+        let err = serve_args(&["--database-url", "mysql://x"]).validate().unwrap_err();
+        assert!(err.contains("CORRIDOR_DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_resource_limit_is_refused_naming_the_variable() {
+        let err = serve_args(&["--max-resource-bytes", "0"]).validate().unwrap_err();
+        assert!(err.contains("CORRIDOR_MAX_RESOURCE_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_printed_urls() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

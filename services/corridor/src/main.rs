@@ -1,0 +1,90 @@
+//! `corridor`: one binary for a whole node or any one of its services.
+//!
+//! `corridor` (or `corridor serve`) runs every service of a node in one
+//! process with SQLite files under `./data`; `corridor serve --service
+//! identity` runs one service alone, which is how a production deployment
+//! runs it. Every setting is a flag with an environment variable, and all of
+//! them are checked before any port is bound.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod config;
+
+use config::{Cli, Command, ServiceName};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return config::report_parse_error(&err),
+    };
+    let command = match cli.into_command() {
+        Ok(command) => command,
+        Err(err) => return config::report_parse_error(&err),
+    };
+    let node = match command {
+        Command::Serve(args) => match args.validate() {
+            Ok(node) => node,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(node)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Start the chosen services in start-up order (telemetry, store and
+/// migrations, bind), print where each listens, and serve until a signal.
+async fn serve(node: config::Node) -> anyhow::Result<()> {
+    let telemetry = corridor_runtime::telemetry::init("corridor")?;
+    let (trigger, shutdown) = corridor_runtime::shutdown_channel();
+    tokio::spawn(trigger.clone().on_signals());
+
+    let mut running = Vec::new();
+    for service in &node.services {
+        match service.name {
+            ServiceName::Identity => {
+                let app = corridor_identity::Application::build(service.config.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+                println!(
+                    "identity   listening on {}  (gRPC; store: {})",
+                    app.local_addr(),
+                    service.store_label
+                );
+                running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+            }
+        }
+    }
+    println!("corridor node ready; Ctrl-C or SIGTERM stops it");
+
+    let mut failure = None;
+    for task in running {
+        let result = task.await;
+        // One service failing stops the others rather than leaving half a node.
+        trigger.trigger();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failure = Some(anyhow::anyhow!(err)),
+            Err(err) => failure = Some(anyhow::anyhow!("service task failed: {err}")),
+        }
+    }
+    tracing::info!("node stopped");
+    telemetry.shutdown();
+    failure.map_or(Ok(()), Err)
+}

@@ -1,0 +1,148 @@
+//! The identity service: the registry of patients, organizations and
+//! practitioners that every partner shares, so that the same migrant is
+//! found again instead of registered twice. It serves Patient, Organization
+//! and Practitioner over `corridor.identity.v1.IdentityService`.
+//!
+//! Like every Corridor service it is a library: [`Application::build`]
+//! connects and migrates its store and binds its port, and
+//! [`Application::run_until_stopped`] serves until shutdown. The `corridor`
+//! binary and the integration tests start it the same way.
+
+use std::net::SocketAddr;
+
+use corridor_proto::identity::v1 as pb;
+use corridor_proto::identity::v1::identity_service_server::{IdentityService, IdentityServiceServer};
+use corridor_runtime::resources::{Resources, created, respond, to_proto};
+use corridor_runtime::server::{self, ServeError};
+use corridor_runtime::{ServiceConfig, Shutdown, idempotency_key};
+use corridor_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+mod params;
+
+pub use params::RESOURCES;
+
+/// Full gRPC name of the service, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "corridor.identity.v1.IdentityService";
+/// PostgreSQL schema of the service's tables.
+pub const SCHEMA: &str = "identity";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("identity store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The identity service, built and bound, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    resources: Resources,
+    config: ServiceConfig,
+}
+
+impl Application {
+    /// Connect the store and run its migrations, then bind the port.
+    pub async fn build(config: ServiceConfig) -> Result<Self, BuildError> {
+        let store = Store::connect(&config.store, RESOURCES).await?;
+        let listener = server::bind(config.listen).await?;
+        let local_addr = server::local_addr(&listener)?;
+        let resources = Resources::new(store, config.limits);
+        Ok(Self { listener, local_addr, resources, config })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serve until `shutdown`, then drain within the grace period and close
+    /// the store.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
+        let store = self.resources.store().clone();
+        // Our own limit on resource size answers with an OperationOutcome;
+        // gRPC's must not cut in first.
+        let max_message = self.config.limits.max_bytes.saturating_add(64 * 1024);
+        let service = IdentityServiceServer::new(Identity { resources: self.resources })
+            .max_decoding_message_size(max_message);
+        let ready = {
+            let store = store.clone();
+            async move { store.ping().await.is_ok() }
+        };
+        let result = server::serve(
+            self.listener,
+            tonic::service::Routes::new(service),
+            SERVICE_NAME,
+            ready,
+            shutdown,
+            self.config.shutdown_grace,
+        )
+        .await;
+        store.close().await;
+        result
+    }
+}
+
+/// The gRPC handlers.
+#[derive(Debug)]
+struct Identity {
+    resources: Resources,
+}
+
+#[tonic::async_trait]
+impl IdentityService for Identity {
+    async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
+        let key = idempotency_key(&request)?;
+        let req = request.into_inner();
+        let result = self.resources.create(&req.resource, &req.if_none_exist, key.as_deref()).await?;
+        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, outcome = ?result.outcome, replayed = result.replayed, "create");
+        let message = pb::CreateResponse { resource: Some(to_proto(&result.stored)), created: created(&result) };
+        Ok(respond(message, &result))
+    }
+
+    async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let req = request.into_inner();
+        let resource = self.resources.read(&req.resource_type, &req.id).await?;
+        Ok(Response::new(pb::ReadResponse { resource: Some(resource) }))
+    }
+
+    async fn vread(&self, request: Request<pb::VreadRequest>) -> Result<Response<pb::VreadResponse>, Status> {
+        let req = request.into_inner();
+        let resource = self.resources.vread(&req.resource_type, &req.id, &req.version_id).await?;
+        Ok(Response::new(pb::VreadResponse { resource: Some(resource) }))
+    }
+
+    async fn update(&self, request: Request<pb::UpdateRequest>) -> Result<Response<pb::UpdateResponse>, Status> {
+        let key = idempotency_key(&request)?;
+        let req = request.into_inner();
+        let result = self
+            .resources
+            .update(&req.resource_type, &req.id, &req.resource, &req.if_match, key.as_deref())
+            .await?;
+        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, replayed = result.replayed, "update");
+        Ok(respond(pb::UpdateResponse { resource: Some(to_proto(&result.stored)) }, &result))
+    }
+
+    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+        let key = idempotency_key(&request)?;
+        let req = request.into_inner();
+        let result = self.resources.delete(&req.resource_type, &req.id, &req.if_match, key.as_deref()).await?;
+        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, "delete");
+        Ok(respond(pb::DeleteResponse { resource: Some(to_proto(&result.stored)) }, &result))
+    }
+
+    async fn history(&self, request: Request<pb::HistoryRequest>) -> Result<Response<pb::HistoryResponse>, Status> {
+        let req = request.into_inner();
+        let bundle = self.resources.history(&req.resource_type, &req.id, req.count, &req.page_token).await?;
+        Ok(Response::new(pb::HistoryResponse { bundle: Some(bundle) }))
+    }
+
+    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
+        let req = request.into_inner();
+        let bundle = self.resources.search(&req.resource_type, &req.parameters, &req.page_token).await?;
+        Ok(Response::new(pb::SearchResponse { bundle: Some(bundle) }))
+    }
+}
