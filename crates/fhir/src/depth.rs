@@ -38,4 +38,3 @@ pub(crate) fn check(bytes: &[u8], max_depth: usize) -> Result<(), Issue> {
     }
     Ok(())
 }
-

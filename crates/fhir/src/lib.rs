@@ -124,14 +124,10 @@ pub fn validate(json: &str, accepted: &[&str], limits: &Limits) -> Result<Valida
         ));
     }
     depth::check(json.as_bytes(), limits.max_depth)?;
-    let value: Value = serde_json::from_str(json).map_err(|e| {
-        Issue::new("structure", format!("malformed JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_str(json)
+        .map_err(|e| Issue::new("structure", format!("malformed JSON: {e}")))?;
     let Some(object) = value.as_object() else {
-        return Err(Issue::new(
-            "structure",
-            "a resource must be a JSON object",
-        ));
+        return Err(Issue::new("structure", "a resource must be a JSON object"));
     };
     let resource_type = match object.get("resourceType") {
         Some(Value::String(t)) => t.clone(),
@@ -154,7 +150,10 @@ pub fn validate(json: &str, accepted: &[&str], limits: &Limits) -> Result<Valida
     }
     let typed = typed_round_trip(&resource_type, &value)?;
     let Value::Object(typed) = typed else {
-        return Err(Issue::new("exception", "model did not serialize to an object"));
+        return Err(Issue::new(
+            "exception",
+            "model did not serialize to an object",
+        ));
     };
     compare_objects(&resource_type, object, &typed)?;
     let Value::Object(object) = value else {
@@ -214,7 +213,11 @@ fn round_trip<T: DeserializeOwned + Serialize>(
 /// Every element of the input must be non-empty (FHIR forbids empty
 /// elements) and survive the typed model; an element the model dropped is
 /// unknown to FHIR R4.
-fn compare_objects(path: &str, input: &Map<String, Value>, typed: &Map<String, Value>) -> Result<(), Issue> {
+fn compare_objects(
+    path: &str,
+    input: &Map<String, Value>,
+    typed: &Map<String, Value>,
+) -> Result<(), Issue> {
     for (key, value) in input {
         let here = format!("{path}.{key}");
         if is_empty(value) {
@@ -223,11 +226,7 @@ fn compare_objects(path: &str, input: &Map<String, Value>, typed: &Map<String, V
         match typed.get(key) {
             Some(kept) => compare_values(&here, value, kept)?,
             None => {
-                return Err(Issue::new(
-                    "structure",
-                    format!("unknown element '{key}'"),
-                )
-                .at(here));
+                return Err(Issue::new("structure", format!("unknown element '{key}'")).at(here));
             }
         }
     }
@@ -264,7 +263,11 @@ fn compare_values(path: &str, input: &Value, typed: &Value) -> Result<(), Issue>
 }
 
 fn empty(path: &str) -> Issue {
-    Issue::new("invalid", "element is empty; FHIR JSON leaves out empty elements instead").at(path)
+    Issue::new(
+        "invalid",
+        "element is empty; FHIR JSON leaves out empty elements instead",
+    )
+    .at(path)
 }
 
 fn is_empty(value: &Value) -> bool {

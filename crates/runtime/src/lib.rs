@@ -44,8 +44,11 @@ pub fn idempotency_key<T>(request: &tonic::Request<T>) -> Result<Option<String>,
         None => Ok(None),
         Some(value) => value.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
             ApiError::Invalid(
-                corridor_fhir::Issue::new("invalid", "idempotency-key must be visible ASCII characters")
-                    .at(IDEMPOTENCY_KEY),
+                corridor_fhir::Issue::new(
+                    "invalid",
+                    "idempotency-key must be visible ASCII characters",
+                )
+                .at(IDEMPOTENCY_KEY),
             )
         }),
     }

@@ -23,7 +23,9 @@ pub fn operation_outcome(issue: &Issue) -> Value {
 /// `corridor.fhir.v1.OperationOutcome`.
 pub fn status(code: tonic::Code, issue: &Issue) -> tonic::Status {
     let message = issue.to_string();
-    let outcome = OperationOutcome { json: operation_outcome(issue).to_string() };
+    let outcome = OperationOutcome {
+        json: operation_outcome(issue).to_string(),
+    };
     let details = tonic_types::pb::Status {
         code: code as i32,
         message: message.clone(),
@@ -38,7 +40,10 @@ pub fn status(code: tonic::Code, issue: &Issue) -> tonic::Status {
 /// The OperationOutcome JSON carried by `status`, if it has one.
 pub fn outcome_of(status: &tonic::Status) -> Option<Value> {
     let details = tonic_types::pb::Status::decode(status.details()).ok()?;
-    let any = details.details.into_iter().find(|d| d.type_url == OPERATION_OUTCOME_TYPE_URL)?;
+    let any = details
+        .details
+        .into_iter()
+        .find(|d| d.type_url == OPERATION_OUTCOME_TYPE_URL)?;
     let outcome = OperationOutcome::decode(any.value.as_slice()).ok()?;
     serde_json::from_str(&outcome.json).ok()
 }

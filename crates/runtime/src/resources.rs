@@ -20,7 +20,11 @@ pub struct Resources {
 impl Resources {
     pub fn new(store: Store, limits: Limits) -> Self {
         let accepted = store.resource_types().collect();
-        Self { store, limits, accepted }
+        Self {
+            store,
+            limits,
+            accepted,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -32,7 +36,12 @@ impl Resources {
         Ok(corridor_fhir::validate(json, &self.accepted, &self.limits)?)
     }
 
-    pub async fn create(&self, json: &str, if_none_exist: &str, key: Option<&str>) -> Result<WriteResult, ApiError> {
+    pub async fn create(
+        &self,
+        json: &str,
+        if_none_exist: &str,
+        key: Option<&str>,
+    ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
         let condition = Some(if_none_exist).filter(|c| !c.trim().is_empty());
         Ok(self.store.create(&resource, condition, key).await?)
@@ -42,8 +51,15 @@ impl Resources {
         Ok(to_proto(&self.store.read(resource_type, id).await?))
     }
 
-    pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> Result<pb::Resource, ApiError> {
-        Ok(to_proto(&self.store.vread(resource_type, id, version).await?))
+    pub async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<pb::Resource, ApiError> {
+        Ok(to_proto(
+            &self.store.vread(resource_type, id, version).await?,
+        ))
     }
 
     pub async fn update(
@@ -55,21 +71,53 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
-        Ok(self.store.update(resource_type, id, &resource, non_empty(if_match), key).await?)
+        Ok(self
+            .store
+            .update(resource_type, id, &resource, non_empty(if_match), key)
+            .await?)
     }
 
-    pub async fn delete(&self, resource_type: &str, id: &str, if_match: &str, key: Option<&str>) -> Result<WriteResult, ApiError> {
-        Ok(self.store.delete(resource_type, id, non_empty(if_match), key).await?)
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        if_match: &str,
+        key: Option<&str>,
+    ) -> Result<WriteResult, ApiError> {
+        Ok(self
+            .store
+            .delete(resource_type, id, non_empty(if_match), key)
+            .await?)
     }
 
-    pub async fn history(&self, resource_type: &str, id: &str, count: i32, page_token: &str) -> Result<pb::Bundle, ApiError> {
-        let page = self.store.history(resource_type, id, i64::from(count), non_empty(page_token)).await?;
+    pub async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+        count: i32,
+        page_token: &str,
+    ) -> Result<pb::Bundle, ApiError> {
+        let page = self
+            .store
+            .history(resource_type, id, i64::from(count), non_empty(page_token))
+            .await?;
         Ok(to_bundle(page))
     }
 
-    pub async fn search(&self, resource_type: &str, params: &[pb::SearchParameter], page_token: &str) -> Result<pb::Bundle, ApiError> {
-        let params: Vec<(String, String)> = params.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
-        let page = self.store.search(resource_type, &params, non_empty(page_token)).await?;
+    pub async fn search(
+        &self,
+        resource_type: &str,
+        params: &[pb::SearchParameter],
+        page_token: &str,
+    ) -> Result<pb::Bundle, ApiError> {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        let page = self
+            .store
+            .search(resource_type, &params, non_empty(page_token))
+            .await?;
         Ok(to_bundle(page))
     }
 }
@@ -90,7 +138,11 @@ pub fn to_proto(stored: &Stored) -> pb::Resource {
 }
 
 fn to_bundle(page: Page) -> pb::Bundle {
-    pb::Bundle { json: page.bundle.to_string(), total: page.total, next_page_token: page.next_token.unwrap_or_default() }
+    pb::Bundle {
+        json: page.bundle.to_string(),
+        total: page.total,
+        next_page_token: page.next_token.unwrap_or_default(),
+    }
 }
 
 /// True when a write made something new (a create that did not match).
@@ -103,7 +155,10 @@ pub fn created(result: &WriteResult) -> bool {
 pub fn respond<T>(message: T, result: &WriteResult) -> tonic::Response<T> {
     let mut response = tonic::Response::new(message);
     if result.replayed {
-        response.metadata_mut().insert(IDEMPOTENT_REPLAYED, tonic::metadata::MetadataValue::from_static("true"));
+        response.metadata_mut().insert(
+            IDEMPOTENT_REPLAYED,
+            tonic::metadata::MetadataValue::from_static("true"),
+        );
     }
     response
 }

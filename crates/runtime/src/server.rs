@@ -68,7 +68,10 @@ impl Shutdown {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
@@ -76,7 +79,9 @@ pub enum ServeError {
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
 }
 
 /// Serve `routes` (a service's own gRPC services) on `listener`, with gRPC
@@ -95,8 +100,12 @@ where
     R: Future<Output = bool>,
 {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status(health_name, ServingStatus::NotServing).await;
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status(health_name, ServingStatus::NotServing)
+        .await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(corridor_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -117,8 +126,12 @@ where
         let health = health.clone();
         async move {
             shutdown.wait().await;
-            health.set_service_status(health_name, ServingStatus::NotServing).await;
-            health.set_service_status("", ServingStatus::NotServing).await;
+            health
+                .set_service_status(health_name, ServingStatus::NotServing)
+                .await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             drain_tx.send_replace(true);
         }
     };
@@ -128,11 +141,16 @@ where
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown);
     let mark_ready = async {
         if ready.await {
-            health.set_service_status(health_name, ServingStatus::Serving).await;
+            health
+                .set_service_status(health_name, ServingStatus::Serving)
+                .await;
             health.set_service_status("", ServingStatus::Serving).await;
             tracing::info!(service = health_name, "serving");
         } else {
-            tracing::warn!(service = health_name, "dependencies did not answer; health stays NOT_SERVING");
+            tracing::warn!(
+                service = health_name,
+                "dependencies did not answer; health stays NOT_SERVING"
+            );
         }
     };
     let grace_over = async {

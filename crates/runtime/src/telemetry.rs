@@ -32,17 +32,30 @@ pub enum TelemetryError {
 pub fn init(service_name: &str) -> Result<Telemetry, TelemetryError> {
     let mut builder = SdkTracerProvider::builder();
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()?;
         builder = builder.with_batch_exporter(exporter);
     }
-    install(builder, service_name, tracing_subscriber::fmt::layer().boxed())
+    install(
+        builder,
+        service_name,
+        tracing_subscriber::fmt::layer().boxed(),
+    )
 }
 
 /// Install with a given exporter, synchronously; used by tests to capture
 /// spans in memory.
-pub fn init_with_exporter<E: SpanExporter + 'static>(service_name: &str, exporter: E) -> Result<Telemetry, TelemetryError> {
+pub fn init_with_exporter<E: SpanExporter + 'static>(
+    service_name: &str,
+    exporter: E,
+) -> Result<Telemetry, TelemetryError> {
     let builder = SdkTracerProvider::builder().with_simple_exporter(exporter);
-    install(builder, service_name, tracing_subscriber::fmt::layer().with_test_writer().boxed())
+    install(
+        builder,
+        service_name,
+        tracing_subscriber::fmt::layer().with_test_writer().boxed(),
+    )
 }
 
 fn install(
@@ -51,7 +64,11 @@ fn install(
     fmt: Box<dyn Layer<Registry> + Send + Sync>,
 ) -> Result<Telemetry, TelemetryError> {
     let provider = builder
-        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build(),
+        )
         .build();
     global::set_text_map_propagator(TraceContextPropagator::new());
     global::set_tracer_provider(provider.clone());

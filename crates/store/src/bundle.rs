@@ -30,11 +30,17 @@ pub(crate) fn searchset(
     params: &[(String, String)],
     next_token: Option<&str>,
 ) -> Value {
-    let mut links = vec![link("self", format!("{resource_type}?{}", query_string(params)))];
+    let mut links = vec![link(
+        "self",
+        format!("{resource_type}?{}", query_string(params)),
+    )];
     if let Some(token) = next_token {
         let mut next = params.to_vec();
         next.push(("_page_token".to_owned(), token.to_owned()));
-        links.push(link("next", format!("{resource_type}?{}", query_string(&next))));
+        links.push(link(
+            "next",
+            format!("{resource_type}?{}", query_string(&next)),
+        ));
     }
     json!({
         "resourceType": "Bundle",
@@ -60,7 +66,10 @@ pub(crate) fn history(
 ) -> Value {
     let mut links = vec![link("self", format!("{resource_type}/{id}/_history"))];
     if let Some(token) = next_token {
-        links.push(link("next", format!("{resource_type}/{id}/_history?_page_token={token}")));
+        links.push(link(
+            "next",
+            format!("{resource_type}/{id}/_history?_page_token={token}"),
+        ));
     }
     json!({
         "resourceType": "Bundle",

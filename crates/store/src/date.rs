@@ -41,19 +41,32 @@ pub(crate) fn parse(s: &str) -> Option<Range> {
         (None, None, None) => {
             let lo = Date::from_calendar_date(year, Month::January, 1).ok()?;
             let hi = Date::from_calendar_date(year + 1, Month::January, 1).ok()?;
-            Some(Range { lo: day_ms(lo), hi: day_ms(hi) })
+            Some(Range {
+                lo: day_ms(lo),
+                hi: day_ms(hi),
+            })
         }
         (Some(m), None, None) => {
             let month = month_of(m)?;
             let lo = Date::from_calendar_date(year, month, 1).ok()?;
-            let (ny, nm) = if month == Month::December { (year + 1, Month::January) } else { (year, month.next()) };
+            let (ny, nm) = if month == Month::December {
+                (year + 1, Month::January)
+            } else {
+                (year, month.next())
+            };
             let hi = Date::from_calendar_date(ny, nm, 1).ok()?;
-            Some(Range { lo: day_ms(lo), hi: day_ms(hi) })
+            Some(Range {
+                lo: day_ms(lo),
+                hi: day_ms(hi),
+            })
         }
         (Some(m), Some(d), None) => {
             let date = Date::from_calendar_date(year, month_of(m)?, u8::try_from(d).ok()?).ok()?;
             let lo = day_ms(date);
-            Some(Range { lo, hi: lo + 86_400_000 })
+            Some(Range {
+                lo,
+                hi: lo + 86_400_000,
+            })
         }
         (Some(m), Some(d), Some(t)) => {
             let date = Date::from_calendar_date(year, month_of(m)?, u8::try_from(d).ok()?).ok()?;
@@ -118,7 +131,11 @@ fn day_ms(date: Date) -> i64 {
 }
 
 fn unix_ms(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(if at.year() < 0 { MIN_MS } else { MAX_MS })
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(if at.year() < 0 {
+        MIN_MS
+    } else {
+        MAX_MS
+    })
 }
 
 /// Now, as a FHIR instant with millisecond precision, and in Unix milliseconds.
@@ -147,8 +164,14 @@ mod tests {
 
     #[test]
     fn a_month_ends_where_the_next_begins_including_december() {
-        assert_eq!(parse("1990-02").unwrap().hi, parse("1990-03-01").unwrap().lo);
-        assert_eq!(parse("1990-12").unwrap().hi, parse("1991-01-01").unwrap().lo);
+        assert_eq!(
+            parse("1990-02").unwrap().hi,
+            parse("1990-03-01").unwrap().lo
+        );
+        assert_eq!(
+            parse("1990-12").unwrap().hi,
+            parse("1991-01-01").unwrap().lo
+        );
     }
 
     #[test]
@@ -168,7 +191,15 @@ mod tests {
 
     #[test]
     fn invalid_dates_are_rejected() {
-        for bad in ["1990-13", "1990-02-30", "90", "1990-1-1", "2020-01-01T25:00:00Z", "abc", "1990-01-01T10"] {
+        for bad in [
+            "1990-13",
+            "1990-02-30",
+            "90",
+            "1990-1-1",
+            "2020-01-01T25:00:00Z",
+            "abc",
+            "1990-01-01T10",
+        ] {
             assert!(parse(bad).is_none(), "{bad} should not parse");
         }
     }

@@ -8,11 +8,24 @@ pub enum StoreError {
     #[error("{resource_type}/{id} not found")]
     NotFound { resource_type: String, id: String },
     #[error("{resource_type}/{id} has no version {version}")]
-    VersionNotFound { resource_type: String, id: String, version: String },
+    VersionNotFound {
+        resource_type: String,
+        id: String,
+        version: String,
+    },
     #[error("{resource_type}/{id} was deleted in version {version}")]
-    Deleted { resource_type: String, id: String, version: i64 },
+    Deleted {
+        resource_type: String,
+        id: String,
+        version: i64,
+    },
     #[error("{resource_type}/{id} is at version {current}, not {expected}")]
-    VersionConflict { resource_type: String, id: String, expected: i64, current: i64 },
+    VersionConflict {
+        resource_type: String,
+        id: String,
+        expected: i64,
+        current: i64,
+    },
     #[error("conditional create matched {count} resources")]
     MultipleMatches { count: i64 },
     #[error("idempotency key was already used for a different request")]
@@ -55,9 +68,10 @@ impl From<sqlx::Error> for StoreError {
                     _ => Self::Database(err),
                 }
             }
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                Self::Unavailable(err)
-            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => Self::Unavailable(err),
             _ => Self::Database(err),
         }
     }

@@ -19,11 +19,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use corridor_fhir::{Issue, Validated};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
-use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, MutexGuard};
 
 mod bundle;
@@ -157,11 +157,17 @@ type Tx = Transaction<'static, Any>;
 
 impl Store {
     /// Connect, prepare the schema and run migrations.
-    pub async fn connect(config: &StoreConfig, defs: &'static [ResourceDef]) -> Result<Self, StoreError> {
+    pub async fn connect(
+        config: &StoreConfig,
+        defs: &'static [ResourceDef],
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let config_url = config.url.expose_secret();
         let backend = Backend::of_url(config_url).ok_or_else(|| {
-            StoreError::Invalid(Issue::new("invalid", "database URL must start with sqlite: or postgres://"))
+            StoreError::Invalid(Issue::new(
+                "invalid",
+                "database URL must start with sqlite: or postgres://",
+            ))
         })?;
         let setup = match backend {
             Backend::Sqlite => {
@@ -171,8 +177,10 @@ impl Store {
             }
             Backend::Postgres => {
                 let schema = valid_schema(&config.schema)?;
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(config_url).await?;
-                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+                let mut conn =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(config_url).await?;
+                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                    .await?;
                 format!("SET search_path TO \"{schema}\"")
             }
         };
@@ -199,7 +207,14 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Mutex::new(()));
-        Ok(Self { inner: Arc::new(Inner { pool, backend, defs, write_gate }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                defs,
+                write_gate,
+            }),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -223,8 +238,12 @@ impl Store {
     }
 
     fn def(&self, resource_type: &str) -> Result<&'static ResourceDef, StoreError> {
-        self.inner.defs.iter().find(|d| d.resource_type == resource_type).ok_or_else(|| {
-            StoreError::Invalid(
+        self.inner
+            .defs
+            .iter()
+            .find(|d| d.resource_type == resource_type)
+            .ok_or_else(|| {
+                StoreError::Invalid(
                 Issue::new(
                     "not-supported",
                     format!(
@@ -234,7 +253,7 @@ impl Store {
                 )
                 .at("resourceType"),
             )
-        })
+            })
     }
 
     async fn begin(&self) -> Result<(Option<MutexGuard<'_, ()>>, Tx), StoreError> {
@@ -244,6 +263,24 @@ impl Store {
         };
         let tx = self.inner.pool.begin().await?;
         Ok((gate, tx))
+    }
+
+    /// The current version, locked for the rest of a write transaction on
+    /// PostgreSQL so that concurrent writers to one resource queue instead
+    /// of failing their compare-and-swap. (SQLite writers are already
+    /// serialized by the write gate.)
+    async fn current_for_write(
+        &self,
+        tx: &mut Tx,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        match self.inner.backend {
+            Backend::Postgres => {
+                fetch_current(tx, &format!("{CURRENT_SQL} FOR UPDATE"), resource_type, id).await
+            }
+            Backend::Sqlite => current(tx, resource_type, id).await,
+        }
     }
 
     // === writes ===
@@ -264,10 +301,17 @@ impl Store {
         };
         if let Some(params) = &condition {
             // Refuse a bad condition before anything is written.
-            query::parse(def, params, None).map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
+            query::parse(def, params, None)
+                .map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
         }
-        let hash = request_hash(&["create", def.resource_type, if_none_exist.unwrap_or_default(), &body(&resource.object)]);
-        retrying(|| self.create_once(def, resource, condition.as_deref(), idempotency_key, &hash)).await
+        let hash = request_hash(&[
+            "create",
+            def.resource_type,
+            if_none_exist.unwrap_or_default(),
+            &body(&resource.object),
+        ]);
+        retrying(|| self.create_once(def, resource, condition.as_deref(), idempotency_key, &hash))
+            .await
     }
 
     async fn create_once(
@@ -286,11 +330,18 @@ impl Store {
         if let Some(params) = condition {
             if self.inner.backend == Backend::Postgres {
                 let lock = lock_key(&format!("conditional-create:{}", def.resource_type));
-                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l").bind(lock).execute(&mut *tx).await?;
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            let q = query::parse(def, params, None).map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
+            let q = query::parse(def, params, None)
+                .map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
             let built = sql::build(def.resource_type, &q);
-            let sql = format!("SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2", built.where_sql);
+            let sql = format!(
+                "SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2",
+                built.where_sql
+            );
             let ids: Vec<String> = bind_all(sqlx::query(&sql), &built.args[..built.where_args])
                 .fetch_all(&mut *tx)
                 .await?
@@ -300,10 +351,17 @@ impl Store {
             match ids.as_slice() {
                 [] => {}
                 [id] => {
-                    let stored = current(&mut tx, def.resource_type, id).await?.ok_or_else(|| StoreError::Contention)?;
-                    self.record_key(&mut tx, key, &stored, Outcome::Matched).await?;
+                    let stored = current(&mut tx, def.resource_type, id)
+                        .await?
+                        .ok_or_else(|| StoreError::Contention)?;
+                    self.record_key(&mut tx, key, &stored, Outcome::Matched)
+                        .await?;
                     tx.commit().await?;
-                    return Ok(WriteResult { stored, outcome: Outcome::Matched, replayed: false });
+                    return Ok(WriteResult {
+                        stored,
+                        outcome: Outcome::Matched,
+                        replayed: false,
+                    });
                 }
                 _ => {
                     let count = count_where(&mut tx, &built).await?;
@@ -312,10 +370,17 @@ impl Store {
             }
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let stored = self.write_version(&mut tx, def, &id, None, Some(&resource.object), "create").await?;
-        self.record_key(&mut tx, key, &stored, Outcome::Created).await?;
+        let stored = self
+            .write_version(&mut tx, def, &id, None, Some(&resource.object), "create")
+            .await?;
+        self.record_key(&mut tx, key, &stored, Outcome::Created)
+            .await?;
         tx.commit().await?;
-        Ok(WriteResult { stored, outcome: Outcome::Created, replayed: false })
+        Ok(WriteResult {
+            stored,
+            outcome: Outcome::Created,
+            replayed: false,
+        })
     }
 
     /// Replace resource `id` with a new version. `if_match` is the version
@@ -333,7 +398,10 @@ impl Store {
         if resource.resource_type != def.resource_type {
             return Err(Issue::new(
                 "invalid",
-                format!("resourceType is {} but the request updates a {resource_type}", resource.resource_type),
+                format!(
+                    "resourceType is {} but the request updates a {resource_type}",
+                    resource.resource_type
+                ),
             )
             .at("resourceType")
             .into());
@@ -342,12 +410,21 @@ impl Store {
         if let Some(body_id) = resource.object.get("id")
             && body_id.as_str() != Some(id)
         {
-            return Err(Issue::new("invalid", format!("the resource's id {body_id} does not match the id being updated ({id})"))
-                .at(format!("{resource_type}.id"))
-                .into());
+            return Err(Issue::new(
+                "invalid",
+                format!("the resource's id {body_id} does not match the id being updated ({id})"),
+            )
+            .at(format!("{resource_type}.id"))
+            .into());
         }
         let expected = parse_if_match(if_match)?;
-        let hash = request_hash(&["update", resource_type, id, if_match.unwrap_or_default(), &body(&resource.object)]);
+        let hash = request_hash(&[
+            "update",
+            resource_type,
+            id,
+            if_match.unwrap_or_default(),
+            &body(&resource.object),
+        ]);
         let hash = hash.as_str();
         retrying(|| async move {
             let (_gate, mut tx) = self.begin().await?;
@@ -355,14 +432,29 @@ impl Store {
                 tx.commit().await?;
                 return Ok(replay);
             }
-            let current = current(&mut tx, resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+            let current = self
+                .current_for_write(&mut tx, resource_type, id)
+                .await?
+                .ok_or_else(|| not_found(resource_type, id))?;
             check_expected(&current, expected)?;
             let stored = self
-                .write_version(&mut tx, def, id, Some(current.version), Some(&resource.object), "update")
+                .write_version(
+                    &mut tx,
+                    def,
+                    id,
+                    Some(current.version),
+                    Some(&resource.object),
+                    "update",
+                )
                 .await?;
-            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Updated).await?;
+            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Updated)
+                .await?;
             tx.commit().await?;
-            Ok(WriteResult { stored, outcome: Outcome::Updated, replayed: false })
+            Ok(WriteResult {
+                stored,
+                outcome: Outcome::Updated,
+                replayed: false,
+            })
         })
         .await
     }
@@ -387,16 +479,30 @@ impl Store {
                 tx.commit().await?;
                 return Ok(replay);
             }
-            let current = current(&mut tx, resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+            let current = self
+                .current_for_write(&mut tx, resource_type, id)
+                .await?
+                .ok_or_else(|| not_found(resource_type, id))?;
             if current.deleted {
                 tx.commit().await?;
-                return Ok(WriteResult { stored: current, outcome: Outcome::Deleted, replayed: false });
+                return Ok(WriteResult {
+                    stored: current,
+                    outcome: Outcome::Deleted,
+                    replayed: false,
+                });
             }
             check_expected(&current, expected)?;
-            let stored = self.write_version(&mut tx, def, id, Some(current.version), None, "delete").await?;
-            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Deleted).await?;
+            let stored = self
+                .write_version(&mut tx, def, id, Some(current.version), None, "delete")
+                .await?;
+            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Deleted)
+                .await?;
             tx.commit().await?;
-            Ok(WriteResult { stored, outcome: Outcome::Deleted, replayed: false })
+            Ok(WriteResult {
+                stored,
+                outcome: Outcome::Deleted,
+                replayed: false,
+            })
         })
         .await
     }
@@ -463,7 +569,7 @@ impl Store {
         .bind(version)
         .bind(&last_updated)
         .bind(last_updated_ms)
-        .bind(deleted)
+        .bind(deleted_flag)
         .bind(method)
         .bind(json.as_deref())
         .execute(&mut **tx)
@@ -498,7 +604,12 @@ impl Store {
     /// with the same key waits on the claim (PostgreSQL) or the write gate
     /// (SQLite); once the first commits, the key's recorded result is
     /// replayed. A key reused for a different request is refused.
-    async fn claim_key(&self, tx: &mut Tx, key: Option<&str>, hash: &str) -> Result<Option<WriteResult>, StoreError> {
+    async fn claim_key(
+        &self,
+        tx: &mut Tx,
+        key: Option<&str>,
+        hash: &str,
+    ) -> Result<Option<WriteResult>, StoreError> {
         let Some(key) = key else { return Ok(None) };
         valid_key(key)?;
         let claimed = sqlx::query(
@@ -527,17 +638,31 @@ impl Store {
             row.try_get::<Option<String>, _>("resource_type")?,
             row.try_get::<Option<String>, _>("id")?,
             row.try_get::<Option<i64>, _>("version")?,
-            row.try_get::<Option<String>, _>("outcome")?.as_deref().and_then(Outcome::parse),
+            row.try_get::<Option<String>, _>("outcome")?
+                .as_deref()
+                .and_then(Outcome::parse),
         ) else {
             // Claimed but never completed: cannot happen, as claim and result
             // commit together; treat as a race and let the caller retry.
             return Err(StoreError::Contention);
         };
-        let stored = version_of(&mut **tx, &resource_type, &id, version).await?.ok_or(StoreError::Contention)?;
-        Ok(Some(WriteResult { stored, outcome, replayed: true }))
+        let stored = version_of(&mut **tx, &resource_type, &id, version)
+            .await?
+            .ok_or(StoreError::Contention)?;
+        Ok(Some(WriteResult {
+            stored,
+            outcome,
+            replayed: true,
+        }))
     }
 
-    async fn record_key(&self, tx: &mut Tx, key: Option<&str>, stored: &Stored, outcome: Outcome) -> Result<(), StoreError> {
+    async fn record_key(
+        &self,
+        tx: &mut Tx,
+        key: Option<&str>,
+        stored: &Stored,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
         let Some(key) = key else { return Ok(()) };
         sqlx::query(
             "UPDATE idempotency_keys SET resource_type = $2, id = $3, version = $4, outcome = $5 WHERE idempotency_key = $1",
@@ -559,15 +684,26 @@ impl Store {
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<Stored, StoreError> {
         let def = self.def(resource_type)?;
         let mut conn = self.inner.pool.acquire().await?;
-        let stored = current(&mut conn, def.resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+        let stored = current(&mut conn, def.resource_type, id)
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
         if stored.deleted {
-            return Err(StoreError::Deleted { resource_type: resource_type.to_owned(), id: id.to_owned(), version: stored.version });
+            return Err(StoreError::Deleted {
+                resource_type: resource_type.to_owned(),
+                id: id.to_owned(),
+                version: stored.version,
+            });
         }
         Ok(stored)
     }
 
     /// One version of a resource.
-    pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> Result<Stored, StoreError> {
+    pub async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Stored, StoreError> {
         let def = self.def(resource_type)?;
         let missing = || StoreError::VersionNotFound {
             resource_type: resource_type.to_owned(),
@@ -591,16 +727,28 @@ impl Store {
     }
 
     /// The versions of one resource, newest first, as a history Bundle.
-    pub async fn history(&self, resource_type: &str, id: &str, count: i64, page_token: Option<&str>) -> Result<Page, StoreError> {
+    pub async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+        count: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page, StoreError> {
         let def = self.def(resource_type)?;
-        let count = if count <= 0 { DEFAULT_COUNT } else { count.min(MAX_COUNT) };
+        let count = if count <= 0 {
+            DEFAULT_COUNT
+        } else {
+            count.min(MAX_COUNT)
+        };
         let fingerprint = format!("history:{resource_type}/{id}");
         let offset = match page_token.filter(|t| !t.is_empty()) {
             Some(token) => query::decode_token(token, &fingerprint)?,
             None => 0,
         };
         let mut conn = self.inner.pool.acquire().await?;
-        let latest = current(&mut conn, def.resource_type, id).await?.ok_or_else(|| not_found(resource_type, id))?;
+        let latest = current(&mut conn, def.resource_type, id)
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
         let rows = sqlx::query(
             "SELECT resource_type, id, version, last_updated, deleted, content, method FROM resource_versions \
              WHERE resource_type = $1 AND id = $2 ORDER BY version DESC LIMIT $3 OFFSET $4",
@@ -616,12 +764,22 @@ impl Store {
             .map(|row| Ok((stored_from_row(row)?, row.try_get::<String, _>("method")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let total = latest.version;
-        let next = (offset + count < total).then(|| query::encode_token(offset + count, &fingerprint));
-        Ok(Page { bundle: bundle::history(resource_type, id, &versions, total, next.as_deref()), total, next_token: next })
+        let next =
+            (offset + count < total).then(|| query::encode_token(offset + count, &fingerprint));
+        Ok(Page {
+            bundle: bundle::history(resource_type, id, &versions, total, next.as_deref()),
+            total,
+            next_token: next,
+        })
     }
 
     /// Search with FHIR parameters; returns a searchset Bundle.
-    pub async fn search(&self, resource_type: &str, params: &[(String, String)], page_token: Option<&str>) -> Result<Page, StoreError> {
+    pub async fn search(
+        &self,
+        resource_type: &str,
+        params: &[(String, String)],
+        page_token: Option<&str>,
+    ) -> Result<Page, StoreError> {
         let def = self.def(resource_type)?;
         let q = query::parse(def, params, page_token)?;
         let built = sql::build(def.resource_type, &q);
@@ -643,7 +801,8 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let shown = q.offset + i64::try_from(entries.len()).unwrap_or(i64::MAX);
-        let next = (q.count > 0 && shown < total).then(|| query::encode_token(shown, &q.fingerprint));
+        let next =
+            (q.count > 0 && shown < total).then(|| query::encode_token(shown, &q.fingerprint));
         Ok(Page {
             bundle: bundle::searchset(resource_type, &entries, total, &q.params, next.as_deref()),
             total,
@@ -672,7 +831,10 @@ where
 }
 
 fn not_found(resource_type: &str, id: &str) -> StoreError {
-    StoreError::NotFound { resource_type: resource_type.to_owned(), id: id.to_owned() }
+    StoreError::NotFound {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+    }
 }
 
 fn check_expected(current: &Stored, expected: Option<i64>) -> Result<(), StoreError> {
@@ -689,53 +851,83 @@ fn check_expected(current: &Stored, expected: Option<i64>) -> Result<(), StoreEr
 
 /// `3`, `"3"` and `W/"3"` all mean version 3.
 fn parse_if_match(if_match: Option<&str>) -> Result<Option<i64>, StoreError> {
-    let Some(raw) = if_match.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(raw) = if_match.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
     let bare = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
     bare.parse::<i64>().map(Some).map_err(|_| {
-        Issue::new("invalid", format!("If-Match must be a version such as 3 or W/\"3\", not '{raw}'")).at("If-Match").into()
+        Issue::new(
+            "invalid",
+            format!("If-Match must be a version such as 3 or W/\"3\", not '{raw}'"),
+        )
+        .at("If-Match")
+        .into()
     })
 }
 
 /// FHIR ids: 1-64 of `A-Z a-z 0-9 - .`.
 fn valid_id(id: &str) -> Result<(), StoreError> {
-    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if ok {
         Ok(())
     } else {
-        Err(Issue::new("invalid", format!("'{id}' is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-', '.')")).at("id").into())
+        Err(Issue::new(
+            "invalid",
+            format!("'{id}' is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-', '.')"),
+        )
+        .at("id")
+        .into())
     }
 }
 
 fn valid_key(key: &str) -> Result<(), StoreError> {
-    let ok = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(())
     } else {
-        Err(Issue::new("invalid", format!("idempotency-key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"))
-            .at("idempotency-key")
-            .into())
+        Err(Issue::new(
+            "invalid",
+            format!("idempotency-key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+        )
+        .at("idempotency-key")
+        .into())
     }
 }
 
 fn valid_schema(schema: &str) -> Result<&str, StoreError> {
     let ok = !schema.is_empty()
         && schema.len() <= 63
-        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !schema.starts_with(|c: char| c.is_ascii_digit());
     if ok {
         Ok(schema)
     } else {
-        Err(Issue::new("invalid", format!("schema '{schema}' must be lowercase letters, digits and '_'")).into())
+        Err(Issue::new(
+            "invalid",
+            format!("schema '{schema}' must be lowercase letters, digits and '_'"),
+        )
+        .into())
     }
 }
 
 fn prepare_sqlite_dir(url: &str) -> Result<(), StoreError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
     }
     Ok(())
@@ -756,7 +948,12 @@ pub fn parse_query_string(q: &str) -> Result<Vec<(String, String)>, StoreError> 
     let q = q.split_once('?').map_or(q, |(_, rest)| rest);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
     if pairs.is_empty() {
-        return Err(Issue::new("invalid", "If-None-Exist must be a search query such as identifier=system|value").at("If-None-Exist").into());
+        return Err(Issue::new(
+            "invalid",
+            "If-None-Exist must be a search query such as identifier=system|value",
+        )
+        .at("If-None-Exist")
+        .into());
     }
     Ok(pairs)
 }
@@ -792,7 +989,11 @@ fn with_meta(object: &Map<String, Value>, id: &str, version: i64, last_updated: 
         out.insert(key.clone(), value.clone());
         if key == "resourceType" {
             out.insert("id".to_owned(), json!(id));
-            let mut meta = object.get("meta").and_then(Value::as_object).cloned().unwrap_or_default();
+            let mut meta = object
+                .get("meta")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             meta.insert("versionId".to_owned(), json!(version.to_string()));
             meta.insert("lastUpdated".to_owned(), json!(last_updated));
             out.insert("meta".to_owned(), Value::Object(meta));
@@ -815,12 +1016,22 @@ fn bind_all<'q>(
 }
 
 async fn count_where(conn: &mut sqlx::AnyConnection, built: &sql::Sql) -> Result<i64, StoreError> {
-    let sql = format!("SELECT COUNT(*) AS n FROM resources r WHERE {}", built.where_sql);
-    let row = bind_all(sqlx::query(&sql), &built.args[..built.where_args]).fetch_one(conn).await?;
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM resources r WHERE {}",
+        built.where_sql
+    );
+    let row = bind_all(sqlx::query(&sql), &built.args[..built.where_args])
+        .fetch_one(conn)
+        .await?;
     Ok(row.try_get::<i64, _>("n")?)
 }
 
-async fn insert_index_rows(tx: &mut Tx, def: &ResourceDef, id: &str, rows: &[index::IndexRow]) -> Result<(), StoreError> {
+async fn insert_index_rows(
+    tx: &mut Tx,
+    def: &ResourceDef,
+    id: &str,
+    rows: &[index::IndexRow],
+) -> Result<(), StoreError> {
     // Ten values per row; 200 rows stay well below every bind limit.
     for chunk in rows.chunks(200) {
         let mut sql = String::from(
@@ -833,7 +1044,16 @@ async fn insert_index_rows(tx: &mut Tx, def: &ResourceDef, id: &str, rows: &[ind
             }
             sql.push_str(&format!(
                 "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
             ));
         }
         let mut q = sqlx::query(&sql);
@@ -855,14 +1075,27 @@ async fn insert_index_rows(tx: &mut Tx, def: &ResourceDef, id: &str, rows: &[ind
     Ok(())
 }
 
-async fn current(conn: &mut sqlx::AnyConnection, resource_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
-    let row = sqlx::query(
-        "SELECT resource_type, id, version, last_updated, deleted, content FROM resources WHERE resource_type = $1 AND id = $2",
-    )
-    .bind(resource_type)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+const CURRENT_SQL: &str = "SELECT resource_type, id, version, last_updated, deleted, content FROM resources WHERE resource_type = $1 AND id = $2";
+
+async fn current(
+    conn: &mut sqlx::AnyConnection,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    fetch_current(conn, CURRENT_SQL, resource_type, id).await
+}
+
+async fn fetch_current(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(sql)
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(stored_from_row).transpose()
 }
 
@@ -891,6 +1124,8 @@ fn stored_from_row(row: &AnyRow) -> Result<Stored, StoreError> {
         version: row.try_get("version")?,
         last_updated: row.try_get("last_updated")?,
         deleted: row.try_get::<i64, _>("deleted")? != 0,
-        json: row.try_get::<Option<String>, _>("content")?.unwrap_or_default(),
+        json: row
+            .try_get::<Option<String>, _>("content")?
+            .unwrap_or_default(),
     })
 }

@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn words_split_on_spaces_hyphens_and_apostrophes() {
         assert_eq!(words("Al-Hassan").collect::<Vec<_>>(), ["Al", "Hassan"]);
-        assert_eq!(words("O'Brien de la Cruz").collect::<Vec<_>>(), ["O", "Brien", "de", "la", "Cruz"]);
+        assert_eq!(
+            words("O'Brien de la Cruz").collect::<Vec<_>>(),
+            ["O", "Brien", "de", "la", "Cruz"]
+        );
     }
 
     #[test]

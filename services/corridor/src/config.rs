@@ -20,7 +20,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = corridor_runtime::DEFAULT_SHUTDOWN_GRACE.as_secs();
 
 #[derive(Debug, Parser)]
-#[command(name = "corridor", version, about = "Corridor: FHIR records shared between health systems and migrant-support organizations")]
+#[command(
+    name = "corridor",
+    version,
+    about = "Corridor: FHIR records shared between health systems and migrant-support organizations"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -40,7 +44,8 @@ impl Cli {
             Some(command) => Ok(command),
             None => match Self::try_parse_from(["corridor", "serve"])?.command {
                 Some(command) => Ok(command),
-                None => Err(<Self as CommandFactory>::command().error(ErrorKind::MissingSubcommand, "no command")),
+                None => Err(<Self as CommandFactory>::command()
+                    .error(ErrorKind::MissingSubcommand, "no command")),
             },
         }
     }
@@ -114,14 +119,19 @@ impl ServeArgs {
             ));
         }
         if self.db_max_connections == 0 {
-            return Err("CORRIDOR_DB_MAX_CONNECTIONS (--db-max-connections) must be at least 1".to_owned());
+            return Err(
+                "CORRIDOR_DB_MAX_CONNECTIONS (--db-max-connections) must be at least 1".to_owned(),
+            );
         }
         let mut names = self.services.clone();
         if names.is_empty() {
             names = ServiceName::value_variants().to_vec();
         }
         names.dedup();
-        let limits = corridor_fhir::Limits { max_bytes: self.max_resource_bytes, ..corridor_fhir::Limits::default() };
+        let limits = corridor_fhir::Limits {
+            max_bytes: self.max_resource_bytes,
+            ..corridor_fhir::Limits::default()
+        };
         let grace = Duration::from_secs(self.shutdown_grace_secs);
         let mut services = Vec::new();
         for name in names {
@@ -137,7 +147,10 @@ impl ServeArgs {
             let (url, var) = match (own_url, self.database_url.as_ref()) {
                 (Some(url), _) => (url.expose_secret().to_owned(), own_var),
                 (None, Some(url)) => (url.expose_secret().to_owned(), "CORRIDOR_DATABASE_URL"),
-                (None, None) => (format!("sqlite://{}", self.data_dir.join(file).display()), "CORRIDOR_DATA_DIR"),
+                (None, None) => (
+                    format!("sqlite://{}", self.data_dir.join(file).display()),
+                    "CORRIDOR_DATA_DIR",
+                ),
             };
             let store_label = match Backend::of_url(&url) {
                 Some(Backend::Sqlite) => url.clone(),
@@ -185,10 +198,16 @@ fn redact(url: &str) -> String {
 /// that may have supplied it.
 pub fn report_parse_error(err: &clap::Error) -> ExitCode {
     let _ = err.print();
-    if matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation)
-        && let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg)
+    if matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) && let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg)
     {
-        let long = arg.split_whitespace().next().unwrap_or_default().trim_start_matches("--");
+        let long = arg
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("--");
         let command = <Cli as CommandFactory>::command();
         let env = command
             .get_subcommands()
@@ -226,35 +245,50 @@ mod tests {
     fn defaults_put_each_service_in_a_sqlite_file_under_data() {
         let node = serve_args(&["--data-dir", "/tmp/x"]).validate().unwrap();
         assert_eq!(node.services.len(), 1);
-        assert_eq!(node.services[0].config.store.url.expose_secret(), "sqlite:///tmp/x/identity.db");
+        assert_eq!(
+            node.services[0].config.store.url.expose_secret(),
+            "sqlite:///tmp/x/identity.db"
+        );
     }
 
     #[test]
     fn a_per_service_url_overrides_the_shared_one() {
         let node = serve_args(&[
-            "--database-url", "postgres://a@h/shared",
-            "--identity-database-url", "postgres://a@h/identity",
+            "--database-url",
+            "postgres://a@h/shared",
+            "--identity-database-url",
+            "postgres://a@h/identity",
         ])
         .validate()
         .unwrap();
-        assert_eq!(node.services[0].config.store.url.expose_secret(), "postgres://a@h/identity");
+        assert_eq!(
+            node.services[0].config.store.url.expose_secret(),
+            "postgres://a@h/identity"
+        );
     }
 
     #[test]
     fn an_unknown_database_scheme_is_refused_naming_the_variable() {
-        let err = serve_args(&["--database-url", "mysql://x"]).validate().unwrap_err();
+        let err = serve_args(&["--database-url", "mysql://x"])
+            .validate()
+            .unwrap_err();
         assert!(err.contains("CORRIDOR_DATABASE_URL"), "{err}");
     }
 
     #[test]
     fn a_zero_resource_limit_is_refused_naming_the_variable() {
-        let err = serve_args(&["--max-resource-bytes", "0"]).validate().unwrap_err();
+        let err = serve_args(&["--max-resource-bytes", "0"])
+            .validate()
+            .unwrap_err();
         assert!(err.contains("CORRIDOR_MAX_RESOURCE_BYTES"), "{err}");
     }
 
     #[test]
     fn passwords_are_redacted_from_printed_urls() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

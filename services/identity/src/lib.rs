@@ -11,7 +11,9 @@
 use std::net::SocketAddr;
 
 use corridor_proto::identity::v1 as pb;
-use corridor_proto::identity::v1::identity_service_server::{IdentityService, IdentityServiceServer};
+use corridor_proto::identity::v1::identity_service_server::{
+    IdentityService, IdentityServiceServer,
+};
 use corridor_runtime::resources::{Resources, created, respond, to_proto};
 use corridor_runtime::server::{self, ServeError};
 use corridor_runtime::{ServiceConfig, Shutdown, idempotency_key};
@@ -52,7 +54,12 @@ impl Application {
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;
         let resources = Resources::new(store, config.limits);
-        Ok(Self { listener, local_addr, resources, config })
+        Ok(Self {
+            listener,
+            local_addr,
+            resources,
+            config,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -66,8 +73,10 @@ impl Application {
         // Our own limit on resource size answers with an OperationOutcome;
         // gRPC's must not cut in first.
         let max_message = self.config.limits.max_bytes.saturating_add(64 * 1024);
-        let service = IdentityServiceServer::new(Identity { resources: self.resources })
-            .max_decoding_message_size(max_message);
+        let service = IdentityServiceServer::new(Identity {
+            resources: self.resources,
+        })
+        .max_decoding_message_size(max_message);
         let ready = {
             let store = store.clone();
             async move { store.ping().await.is_ok() }
@@ -94,55 +103,118 @@ struct Identity {
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
-    async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let result = self.resources.create(&req.resource, &req.if_none_exist, key.as_deref()).await?;
-        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, outcome = ?result.outcome, replayed = result.replayed, "create");
-        let message = pb::CreateResponse { resource: Some(to_proto(&result.stored)), created: created(&result) };
-        Ok(respond(message, &result))
-    }
-
-    async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
-        let req = request.into_inner();
-        let resource = self.resources.read(&req.resource_type, &req.id).await?;
-        Ok(Response::new(pb::ReadResponse { resource: Some(resource) }))
-    }
-
-    async fn vread(&self, request: Request<pb::VreadRequest>) -> Result<Response<pb::VreadResponse>, Status> {
-        let req = request.into_inner();
-        let resource = self.resources.vread(&req.resource_type, &req.id, &req.version_id).await?;
-        Ok(Response::new(pb::VreadResponse { resource: Some(resource) }))
-    }
-
-    async fn update(&self, request: Request<pb::UpdateRequest>) -> Result<Response<pb::UpdateResponse>, Status> {
+    async fn create(
+        &self,
+        request: Request<pb::CreateRequest>,
+    ) -> Result<Response<pb::CreateResponse>, Status> {
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let result = self
             .resources
-            .update(&req.resource_type, &req.id, &req.resource, &req.if_match, key.as_deref())
+            .create(&req.resource, &req.if_none_exist, key.as_deref())
             .await?;
-        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, replayed = result.replayed, "update");
-        Ok(respond(pb::UpdateResponse { resource: Some(to_proto(&result.stored)) }, &result))
+        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, outcome = ?result.outcome, replayed = result.replayed, "create");
+        let message = pb::CreateResponse {
+            resource: Some(to_proto(&result.stored)),
+            created: created(&result),
+        };
+        Ok(respond(message, &result))
     }
 
-    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn read(
+        &self,
+        request: Request<pb::ReadRequest>,
+    ) -> Result<Response<pb::ReadResponse>, Status> {
+        let req = request.into_inner();
+        let resource = self.resources.read(&req.resource_type, &req.id).await?;
+        Ok(Response::new(pb::ReadResponse {
+            resource: Some(resource),
+        }))
+    }
+
+    async fn vread(
+        &self,
+        request: Request<pb::VreadRequest>,
+    ) -> Result<Response<pb::VreadResponse>, Status> {
+        let req = request.into_inner();
+        let resource = self
+            .resources
+            .vread(&req.resource_type, &req.id, &req.version_id)
+            .await?;
+        Ok(Response::new(pb::VreadResponse {
+            resource: Some(resource),
+        }))
+    }
+
+    async fn update(
+        &self,
+        request: Request<pb::UpdateRequest>,
+    ) -> Result<Response<pb::UpdateResponse>, Status> {
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
-        let result = self.resources.delete(&req.resource_type, &req.id, &req.if_match, key.as_deref()).await?;
+        let result = self
+            .resources
+            .update(
+                &req.resource_type,
+                &req.id,
+                &req.resource,
+                &req.if_match,
+                key.as_deref(),
+            )
+            .await?;
+        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, replayed = result.replayed, "update");
+        Ok(respond(
+            pb::UpdateResponse {
+                resource: Some(to_proto(&result.stored)),
+            },
+            &result,
+        ))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let key = idempotency_key(&request)?;
+        let req = request.into_inner();
+        let result = self
+            .resources
+            .delete(&req.resource_type, &req.id, &req.if_match, key.as_deref())
+            .await?;
         tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, "delete");
-        Ok(respond(pb::DeleteResponse { resource: Some(to_proto(&result.stored)) }, &result))
+        Ok(respond(
+            pb::DeleteResponse {
+                resource: Some(to_proto(&result.stored)),
+            },
+            &result,
+        ))
     }
 
-    async fn history(&self, request: Request<pb::HistoryRequest>) -> Result<Response<pb::HistoryResponse>, Status> {
+    async fn history(
+        &self,
+        request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
         let req = request.into_inner();
-        let bundle = self.resources.history(&req.resource_type, &req.id, req.count, &req.page_token).await?;
-        Ok(Response::new(pb::HistoryResponse { bundle: Some(bundle) }))
+        let bundle = self
+            .resources
+            .history(&req.resource_type, &req.id, req.count, &req.page_token)
+            .await?;
+        Ok(Response::new(pb::HistoryResponse {
+            bundle: Some(bundle),
+        }))
     }
 
-    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
         let req = request.into_inner();
-        let bundle = self.resources.search(&req.resource_type, &req.parameters, &req.page_token).await?;
-        Ok(Response::new(pb::SearchResponse { bundle: Some(bundle) }))
+        let bundle = self
+            .resources
+            .search(&req.resource_type, &req.parameters, &req.page_token)
+            .await?;
+        Ok(Response::new(pb::SearchResponse {
+            bundle: Some(bundle),
+        }))
     }
 }

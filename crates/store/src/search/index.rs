@@ -143,8 +143,17 @@ fn string_rows(param: &'static str, s: &str) -> Vec<IndexRow> {
 /// The searchable strings of a string, HumanName or Address value.
 fn string_parts(value: &Value) -> Vec<&str> {
     const PARTS: &[&str] = &[
-        "text", "family", "given", "prefix", "suffix", "line", "city", "district", "state",
-        "postalCode", "country",
+        "text",
+        "family",
+        "given",
+        "prefix",
+        "suffix",
+        "line",
+        "city",
+        "district",
+        "state",
+        "postalCode",
+        "country",
     ];
     match value {
         Value::String(s) => vec![s.as_str()],
@@ -178,7 +187,11 @@ fn tokens(value: &Value) -> Vec<(Option<String>, String)> {
             } else if let Some(v) = o.get("value").and_then(Value::as_str) {
                 // Identifier or ContactPoint; a ContactPoint's `system` is a
                 // kind of contact ("phone"), not a code system.
-                let sys = if is_contact_kind(o.get("system")) { None } else { system(value) };
+                let sys = if is_contact_kind(o.get("system")) {
+                    None
+                } else {
+                    system(value)
+                };
                 vec![(sys, v.to_owned())]
             } else {
                 Vec::new()
@@ -233,40 +246,90 @@ mod tests {
     use crate::search::SearchParam;
 
     const PARAMS: &[SearchParam] = &[
-        SearchParam { name: "name", kind: ParamKind::String, paths: &["name"] },
-        SearchParam { name: "identifier", kind: ParamKind::Token, paths: &["identifier"] },
-        SearchParam { name: "phone", kind: ParamKind::Phone, paths: &["telecom(system=phone)"] },
-        SearchParam { name: "birthdate", kind: ParamKind::Date, paths: &["birthDate"] },
-        SearchParam { name: "organization", kind: ParamKind::Reference(&["Organization"]), paths: &["managingOrganization"] },
+        SearchParam {
+            name: "name",
+            kind: ParamKind::String,
+            paths: &["name"],
+        },
+        SearchParam {
+            name: "identifier",
+            kind: ParamKind::Token,
+            paths: &["identifier"],
+        },
+        SearchParam {
+            name: "phone",
+            kind: ParamKind::Phone,
+            paths: &["telecom(system=phone)"],
+        },
+        SearchParam {
+            name: "birthdate",
+            kind: ParamKind::Date,
+            paths: &["birthDate"],
+        },
+        SearchParam {
+            name: "organization",
+            kind: ParamKind::Reference(&["Organization"]),
+            paths: &["managingOrganization"],
+        },
     ];
-    const DEF: ResourceDef = ResourceDef { resource_type: "Patient", params: PARAMS, sortable: &[] };
+    const DEF: ResourceDef = ResourceDef {
+        resource_type: "Patient",
+        params: PARAMS,
+        sortable: &[],
+    };
 
     #[test]
     fn human_name_parts_and_their_words_are_indexed_folded() {
-        let rows = rows(&DEF, &json!({"name": [{"family": "Al-Hassan", "given": ["Zoë"]}]}));
+        let rows = rows(
+            &DEF,
+            &json!({"name": [{"family": "Al-Hassan", "given": ["Zoë"]}]}),
+        );
         let norms: Vec<_> = rows.iter().filter_map(|r| r.text_norm.as_deref()).collect();
         assert_eq!(norms, ["al-hassan", "al", "hassan", "zoe"]);
-        let exact: Vec<_> = rows.iter().filter_map(|r| r.text_exact.as_deref()).collect();
+        let exact: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.text_exact.as_deref())
+            .collect();
         assert_eq!(exact, ["Al-Hassan", "Zoë"]);
     }
 
     #[test]
     fn identifiers_keep_their_system_and_phones_are_normalized() {
-        let rows = rows(&DEF, &json!({
-            "identifier": [{"system": "urn:x", "value": "42"}],
-            "telecom": [{"system": "email", "value": "a@b"}, {"system": "phone", "value": "+44 (20) 7946"}]
-        }));
-        assert!(rows.iter().any(|r| r.token_system.as_deref() == Some("urn:x") && r.token_code.as_deref() == Some("42")));
-        let phones: Vec<_> = rows.iter().filter(|r| r.param == "phone").filter_map(|r| r.token_code.as_deref()).collect();
+        let rows = rows(
+            &DEF,
+            &json!({
+                "identifier": [{"system": "urn:x", "value": "42"}],
+                "telecom": [{"system": "email", "value": "a@b"}, {"system": "phone", "value": "+44 (20) 7946"}]
+            }),
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.token_system.as_deref() == Some("urn:x")
+                    && r.token_code.as_deref() == Some("42"))
+        );
+        let phones: Vec<_> = rows
+            .iter()
+            .filter(|r| r.param == "phone")
+            .filter_map(|r| r.token_code.as_deref())
+            .collect();
         assert_eq!(phones, ["+44207946"]);
     }
 
     #[test]
     fn references_are_reduced_to_type_and_id() {
-        assert_eq!(normalize_reference("Organization/1").as_deref(), Some("Organization/1"));
-        assert_eq!(normalize_reference("https://x.org/fhir/Organization/1/_history/2").as_deref(), Some("Organization/1"));
+        assert_eq!(
+            normalize_reference("Organization/1").as_deref(),
+            Some("Organization/1")
+        );
+        assert_eq!(
+            normalize_reference("https://x.org/fhir/Organization/1/_history/2").as_deref(),
+            Some("Organization/1")
+        );
         assert_eq!(normalize_reference("#contained"), None);
-        let rows = rows(&DEF, &json!({"managingOrganization": {"reference": "Organization/7"}}));
+        let rows = rows(
+            &DEF,
+            &json!({"managingOrganization": {"reference": "Organization/7"}}),
+        );
         assert_eq!(rows[0].reference.as_deref(), Some("Organization/7"));
     }
 }

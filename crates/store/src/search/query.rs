@@ -32,12 +32,22 @@ pub(crate) enum Prefix {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Match {
     /// Folded prefix, or folded substring with `contains`.
-    Text { folded: String, contains: bool },
+    Text {
+        folded: String,
+        contains: bool,
+    },
     /// Exact, case- and accent-sensitive.
     Exact(String),
     /// `system`: None matches any system; Some(None) only values without one.
-    Token { system: Option<Option<String>>, code: Option<String> },
-    Date { prefix: Prefix, lo: i64, hi: i64 },
+    Token {
+        system: Option<Option<String>>,
+        code: Option<String>,
+    },
+    Date {
+        prefix: Prefix,
+        lo: i64,
+        hi: i64,
+    },
     Reference(String),
     /// `:missing=true` or `:missing=false`.
     Missing(bool),
@@ -104,7 +114,10 @@ pub(crate) fn parse<'a>(
         }
         kept.push((raw_name.clone(), value.clone()));
         if value.is_empty() {
-            return Err(invalid(raw_name, format!("search parameter '{raw_name}' has no value")));
+            return Err(invalid(
+                raw_name,
+                format!("search parameter '{raw_name}' has no value"),
+            ));
         }
         match name {
             "_count" => {
@@ -113,7 +126,14 @@ pub(crate) fn parse<'a>(
                     .parse::<i64>()
                     .ok()
                     .filter(|c| (0..=MAX_COUNT).contains(c))
-                    .ok_or_else(|| invalid(raw_name, format!("_count must be a whole number from 0 to {MAX_COUNT}, not '{value}'")))?;
+                    .ok_or_else(|| {
+                        invalid(
+                            raw_name,
+                            format!(
+                                "_count must be a whole number from 0 to {MAX_COUNT}, not '{value}'"
+                            ),
+                        )
+                    })?;
             }
             "_sort" => {
                 no_modifier(raw_name, modifier)?;
@@ -133,7 +153,10 @@ pub(crate) fn parse<'a>(
                                     format!(
                                         "cannot sort {} by '{other}'; sortable: _id, _lastUpdated{}",
                                         def.resource_type,
-                                        def.sortable.iter().map(|s| format!(", {s}")).collect::<String>()
+                                        def.sortable
+                                            .iter()
+                                            .map(|s| format!(", {s}"))
+                                            .collect::<String>()
                                     ),
                                 ));
                             }
@@ -155,7 +178,10 @@ pub(crate) fn parse<'a>(
                     .split(',')
                     .map(|v| date_match(raw_name, v))
                     .collect::<Result<_, _>>()?;
-                clauses.push(Clause { target: Target::LastUpdated, matches });
+                clauses.push(Clause {
+                    target: Target::LastUpdated,
+                    matches,
+                });
             }
             _ => {
                 let Some(param) = def.param(name) else {
@@ -174,11 +200,21 @@ pub(crate) fn parse<'a>(
         }
     }
     let fingerprint = fingerprint(def.resource_type, &kept);
-    let offset = match page_token.filter(|t| !t.is_empty()).or(token_param.as_deref()) {
+    let offset = match page_token
+        .filter(|t| !t.is_empty())
+        .or(token_param.as_deref())
+    {
         Some(token) => decode_token(token, &fingerprint)?,
         None => 0,
     };
-    Ok(Query { clauses, sort, count, offset, params: kept, fingerprint })
+    Ok(Query {
+        clauses,
+        sort,
+        count,
+        offset,
+        params: kept,
+        fingerprint,
+    })
 }
 
 fn supported(def: &ResourceDef) -> String {
@@ -190,24 +226,53 @@ fn supported(def: &ResourceDef) -> String {
 fn no_modifier(raw_name: &str, modifier: Option<&str>) -> Result<(), Issue> {
     match modifier {
         None => Ok(()),
-        Some(m) => Err(Issue::new("not-supported", format!("modifier ':{m}' is not supported on '{raw_name}'")).at(raw_name.to_owned())),
+        Some(m) => Err(Issue::new(
+            "not-supported",
+            format!("modifier ':{m}' is not supported on '{raw_name}'"),
+        )
+        .at(raw_name.to_owned())),
     }
 }
 
-fn param_clause<'a>(param: &'a SearchParam, raw_name: &str, modifier: Option<&str>, value: &str) -> Result<Clause<'a>, Issue> {
+fn param_clause<'a>(
+    param: &'a SearchParam,
+    raw_name: &str,
+    modifier: Option<&str>,
+    value: &str,
+) -> Result<Clause<'a>, Issue> {
     let target = Target::Param(param);
     if modifier == Some("missing") {
         let missing = match value {
             "true" => true,
             "false" => false,
-            _ => return Err(invalid(raw_name, format!("':missing' takes true or false, not '{value}'"))),
+            _ => {
+                return Err(invalid(
+                    raw_name,
+                    format!("':missing' takes true or false, not '{value}'"),
+                ));
+            }
         };
-        return Ok(Clause { target, matches: vec![Match::Missing(missing)] });
+        return Ok(Clause {
+            target,
+            matches: vec![Match::Missing(missing)],
+        });
     }
     let values = split_values(value);
     let matches = match (param.kind, modifier) {
-        (ParamKind::String, None) => values.iter().map(|v| Match::Text { folded: crate::text::fold(v), contains: false }).collect(),
-        (ParamKind::String, Some("contains")) => values.iter().map(|v| Match::Text { folded: crate::text::fold(v), contains: true }).collect(),
+        (ParamKind::String, None) => values
+            .iter()
+            .map(|v| Match::Text {
+                folded: crate::text::fold(v),
+                contains: false,
+            })
+            .collect(),
+        (ParamKind::String, Some("contains")) => values
+            .iter()
+            .map(|v| Match::Text {
+                folded: crate::text::fold(v),
+                contains: true,
+            })
+            .collect(),
         (ParamKind::String, Some("exact")) => values.into_iter().map(Match::Exact).collect(),
         (ParamKind::Token, None) => values.iter().map(|v| token_match(v)).collect(),
         (ParamKind::Phone, None) => values
@@ -215,19 +280,32 @@ fn param_clause<'a>(param: &'a SearchParam, raw_name: &str, modifier: Option<&st
             .map(|v| {
                 let code = crate::text::phone(v.rsplit('|').next().unwrap_or(v));
                 if code.is_empty() {
-                    Err(invalid(raw_name, format!("'{v}' has no digits to match a phone number")))
+                    Err(invalid(
+                        raw_name,
+                        format!("'{v}' has no digits to match a phone number"),
+                    ))
                 } else {
-                    Ok(Match::Token { system: None, code: Some(code) })
+                    Ok(Match::Token {
+                        system: None,
+                        code: Some(code),
+                    })
                 }
             })
             .collect::<Result<_, _>>()?,
-        (ParamKind::Date, None) => values.iter().map(|v| date_match(raw_name, v)).collect::<Result<_, _>>()?,
+        (ParamKind::Date, None) => values
+            .iter()
+            .map(|v| date_match(raw_name, v))
+            .collect::<Result<_, _>>()?,
         (ParamKind::Reference(targets), None) => values
             .iter()
             .map(|v| reference_match(raw_name, targets, v))
             .collect::<Result<_, _>>()?,
         (_, Some(m)) => {
-            return Err(Issue::new("not-supported", format!("modifier ':{m}' is not supported on '{}'", param.name)).at(raw_name.to_owned()));
+            return Err(Issue::new(
+                "not-supported",
+                format!("modifier ':{m}' is not supported on '{}'", param.name),
+            )
+            .at(raw_name.to_owned()));
         }
     };
     Ok(Clause { target, matches })
@@ -257,29 +335,59 @@ fn split_values(value: &str) -> Vec<String> {
 
 fn token_match(value: &str) -> Match {
     match value.split_once('|') {
-        None => Match::Token { system: None, code: Some(value.to_owned()) },
-        Some(("", code)) => Match::Token { system: Some(None), code: Some(code.to_owned()) },
-        Some((system, "")) => Match::Token { system: Some(Some(system.to_owned())), code: None },
-        Some((system, code)) => Match::Token { system: Some(Some(system.to_owned())), code: Some(code.to_owned()) },
+        None => Match::Token {
+            system: None,
+            code: Some(value.to_owned()),
+        },
+        Some(("", code)) => Match::Token {
+            system: Some(None),
+            code: Some(code.to_owned()),
+        },
+        Some((system, "")) => Match::Token {
+            system: Some(Some(system.to_owned())),
+            code: None,
+        },
+        Some((system, code)) => Match::Token {
+            system: Some(Some(system.to_owned())),
+            code: Some(code.to_owned()),
+        },
     }
 }
 
 fn date_match(raw_name: &str, value: &str) -> Result<Match, Issue> {
     let prefixes = [
-        ("eq", Prefix::Eq), ("ne", Prefix::Ne), ("lt", Prefix::Lt), ("gt", Prefix::Gt),
-        ("le", Prefix::Le), ("ge", Prefix::Ge), ("sa", Prefix::Sa), ("eb", Prefix::Eb),
+        ("eq", Prefix::Eq),
+        ("ne", Prefix::Ne),
+        ("lt", Prefix::Lt),
+        ("gt", Prefix::Gt),
+        ("le", Prefix::Le),
+        ("ge", Prefix::Ge),
+        ("sa", Prefix::Sa),
+        ("eb", Prefix::Eb),
     ];
-    let (prefix, rest) = match value.get(..2).filter(|p| p.chars().all(|c| c.is_ascii_lowercase())) {
+    let (prefix, rest) = match value
+        .get(..2)
+        .filter(|p| p.chars().all(|c| c.is_ascii_lowercase()))
+    {
         Some(p) => match prefixes.iter().find(|(name, _)| *name == p) {
             Some((_, prefix)) => (*prefix, &value[2..]),
-            None => return Err(invalid(raw_name, format!("unsupported prefix '{p}'; use eq, ne, lt, gt, le, ge, sa or eb"))),
+            None => {
+                return Err(invalid(
+                    raw_name,
+                    format!("unsupported prefix '{p}'; use eq, ne, lt, gt, le, ge, sa or eb"),
+                ));
+            }
         },
         None => (Prefix::Eq, value),
     };
     let range = date::parse(rest).ok_or_else(|| {
         invalid(raw_name, format!("'{rest}' is not a FHIR date; use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[Z|±hh:mm]"))
     })?;
-    Ok(Match::Date { prefix, lo: range.lo, hi: range.hi })
+    Ok(Match::Date {
+        prefix,
+        lo: range.lo,
+        hi: range.hi,
+    })
 }
 
 fn reference_match(raw_name: &str, targets: &[&str], value: &str) -> Result<Match, Issue> {
@@ -287,13 +395,30 @@ fn reference_match(raw_name: &str, targets: &[&str], value: &str) -> Result<Matc
         // A bare id: FHIR allows it when the parameter has one target type.
         return match targets {
             [only] => Ok(Match::Reference(format!("{only}/{value}"))),
-            _ => Err(invalid(raw_name, format!("'{value}' is ambiguous; write Type/id, e.g. {}/{value}", targets.first().copied().unwrap_or("Patient")))),
+            _ => Err(invalid(
+                raw_name,
+                format!(
+                    "'{value}' is ambiguous; write Type/id, e.g. {}/{value}",
+                    targets.first().copied().unwrap_or("Patient")
+                ),
+            )),
         };
     }
-    let reference = normalize_reference(value).ok_or_else(|| invalid(raw_name, format!("'{value}' is not a reference; write Type/id")))?;
+    let reference = normalize_reference(value).ok_or_else(|| {
+        invalid(
+            raw_name,
+            format!("'{value}' is not a reference; write Type/id"),
+        )
+    })?;
     let kind = reference.split('/').next().unwrap_or_default();
     if !targets.contains(&kind) {
-        return Err(invalid(raw_name, format!("'{raw_name}' refers to {}, not {kind}", targets.join(" or "))));
+        return Err(invalid(
+            raw_name,
+            format!(
+                "'{raw_name}' refers to {}, not {kind}",
+                targets.join(" or ")
+            ),
+        ));
     }
     Ok(Match::Reference(reference))
 }
@@ -307,7 +432,11 @@ fn fingerprint(resource_type: &str, params: &[(String, String)]) -> String {
         hash.update(b"=");
         hash.update(value.as_bytes());
     }
-    hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hash.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// An opaque continuation token: the offset, bound to the query it came from.
@@ -316,7 +445,12 @@ pub(crate) fn encode_token(offset: i64, fingerprint: &str) -> String {
 }
 
 pub(crate) fn decode_token(token: &str, fingerprint: &str) -> Result<i64, Issue> {
-    let bad = || invalid("_page_token", "page token is not valid; start the search again without it");
+    let bad = || {
+        invalid(
+            "_page_token",
+            "page token is not valid; start the search again without it",
+        )
+    };
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = raw.splitn(3, ':');
@@ -324,9 +458,16 @@ pub(crate) fn decode_token(token: &str, fingerprint: &str) -> Result<i64, Issue>
         return Err(bad());
     };
     if fp != fingerprint {
-        return Err(invalid("_page_token", "page token belongs to a different search; repeat the original query with it"));
+        return Err(invalid(
+            "_page_token",
+            "page token belongs to a different search; repeat the original query with it",
+        ));
     }
-    offset.parse::<i64>().ok().filter(|o| *o >= 0).ok_or_else(bad)
+    offset
+        .parse::<i64>()
+        .ok()
+        .filter(|o| *o >= 0)
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -340,10 +481,34 @@ mod tests {
 
     #[test]
     fn token_forms_are_distinguished() {
-        assert_eq!(token_match("x|1"), Match::Token { system: Some(Some("x".into())), code: Some("1".into()) });
-        assert_eq!(token_match("|1"), Match::Token { system: Some(None), code: Some("1".into()) });
-        assert_eq!(token_match("x|"), Match::Token { system: Some(Some("x".into())), code: None });
-        assert_eq!(token_match("1"), Match::Token { system: None, code: Some("1".into()) });
+        assert_eq!(
+            token_match("x|1"),
+            Match::Token {
+                system: Some(Some("x".into())),
+                code: Some("1".into())
+            }
+        );
+        assert_eq!(
+            token_match("|1"),
+            Match::Token {
+                system: Some(None),
+                code: Some("1".into())
+            }
+        );
+        assert_eq!(
+            token_match("x|"),
+            Match::Token {
+                system: Some(Some("x".into())),
+                code: None
+            }
+        );
+        assert_eq!(
+            token_match("1"),
+            Match::Token {
+                system: None,
+                code: Some("1".into())
+            }
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ impl Builder {
     }
 }
 
-const INDEX_ROWS: &str = "FROM search_index s WHERE s.resource_type = r.resource_type AND s.resource_id = r.id";
+const INDEX_ROWS: &str =
+    "FROM search_index s WHERE s.resource_type = r.resource_type AND s.resource_id = r.id";
 
 pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
     let mut b = Builder { args: Vec::new() };
@@ -62,9 +63,20 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
                 SortKey::Id => "r.id".to_owned(),
                 SortKey::LastUpdated => "r.last_updated_ms".to_owned(),
                 SortKey::Param(p) => {
-                    let column = if p.kind == ParamKind::Date { "s.date_lo" } else { "s.text_norm" };
-                    let exact_only = if p.kind == ParamKind::Date { "" } else { " AND s.text_exact IS NOT NULL" };
-                    format!("(SELECT MIN({column}) {INDEX_ROWS} AND s.param = {}{exact_only})", b.text(p.name))
+                    let column = if p.kind == ParamKind::Date {
+                        "s.date_lo"
+                    } else {
+                        "s.text_norm"
+                    };
+                    let exact_only = if p.kind == ParamKind::Date {
+                        ""
+                    } else {
+                        " AND s.text_exact IS NOT NULL"
+                    };
+                    format!(
+                        "(SELECT MIN({column}) {INDEX_ROWS} AND s.param = {}{exact_only})",
+                        b.text(p.name)
+                    )
                 }
             };
             format!("{expr} {} NULLS LAST", if *desc { "DESC" } else { "ASC" })
@@ -72,7 +84,12 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
         .collect();
     // Ids never change, so they make the order total and paging stable.
     order.push("r.id ASC".to_owned());
-    Sql { where_sql, order_sql: order.join(", "), args: b.args, where_args }
+    Sql {
+        where_sql,
+        order_sql: order.join(", "),
+        args: b.args,
+        where_args,
+    }
 }
 
 fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
@@ -93,9 +110,14 @@ fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
                 .matches
                 .iter()
                 .filter_map(|m| match m {
-                    Match::Date { prefix, lo, hi } => {
-                        Some(date_sql(b, *prefix, *lo, *hi, "r.last_updated_ms", "(r.last_updated_ms + 1)"))
-                    }
+                    Match::Date { prefix, lo, hi } => Some(date_sql(
+                        b,
+                        *prefix,
+                        *lo,
+                        *hi,
+                        "r.last_updated_ms",
+                        "(r.last_updated_ms + 1)",
+                    )),
                     _ => None,
                 })
                 .collect();
@@ -108,7 +130,10 @@ fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
                 return format!("{not}EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name})");
             }
             let ors: Vec<String> = clause.matches.iter().map(|m| match_sql(b, m)).collect();
-            format!("EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name} AND ({}))", ors.join(" OR "))
+            format!(
+                "EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name} AND ({}))",
+                ors.join(" OR ")
+            )
         }
     }
 }
