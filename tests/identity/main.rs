@@ -1,0 +1,8 @@
+//! The identity service, driven over gRPC as a partner system would, on
+//! SQLite and on PostgreSQL.
+
+mod api;
+mod examples;
+mod search;
+mod validation;
+mod writes;

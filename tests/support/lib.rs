@@ -1,0 +1,271 @@
+//! Shared harness of the integration suites: start a real service on port 0
+//! with a fresh database of its own (a temporary SQLite file, or a
+//! UUID-named PostgreSQL database), and talk to it with the generated gRPC
+//! client.
+//!
+//! PostgreSQL tests run when `CORRIDOR_TEST_POSTGRES_URL` names a server
+//! (any database on it; test databases are created beside it). Without it
+//! they are skipped, except when `CI` is set: then they fail, so that CI can
+//! never pass by skipping them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use corridor_runtime::{ServiceConfig, ShutdownTrigger, shutdown_channel};
+use corridor_store::StoreConfig;
+use secrecy::SecretString;
+use sqlx::Connection;
+use tonic::transport::Channel;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generate one test per backend for each listed `async fn name(Backend)`:
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL server for tests, or None to skip (never under CI).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("CORRIDOR_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but CORRIDOR_TEST_POSTGRES_URL is not: the PostgreSQL suites must run in CI"
+            )
+        }
+        _ => {
+            eprintln!("skipped: set CORRIDOR_TEST_POSTGRES_URL to run the PostgreSQL suites");
+            None
+        }
+    }
+}
+
+/// A database that exists for one test and is removed after it.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh database, or None when the backend is not available here.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin = postgres_url()?;
+                let name = format!("corridor_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .expect("connect to CORRIDOR_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let url = with_database(&admin, &name);
+                Some(Self {
+                    url,
+                    _dir: None,
+                    postgres: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async context; a short-lived runtime on its own
+        // thread removes the database even when the test panicked.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Service logs in test output, filtered by RUST_LOG (default: warnings),
+/// so a failing test shows what the server saw.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// The configuration a test service gets: port 0 and `db`.
+pub fn service_config(db: &TestDatabase, schema: &str) -> ServiceConfig {
+    ServiceConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        store: StoreConfig {
+            url: SecretString::from(db.url.clone()),
+            schema: schema.to_owned(),
+            max_connections: 8,
+        },
+        limits: corridor_fhir::Limits::default(),
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+/// A running identity service and a client connected to it.
+#[derive(Debug)]
+pub struct IdentityApp {
+    pub addr: SocketAddr,
+    pub client: IdentityServiceClient<Channel>,
+    trigger: ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _db: TestDatabase,
+}
+
+impl IdentityApp {
+    /// Start the identity service, or None when `backend` is skipped here.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Start it with a configuration changed by `adjust`.
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut ServiceConfig),
+    ) -> Option<Self> {
+        init_logs();
+        let db = TestDatabase::new(backend).await?;
+        let mut config = service_config(&db, corridor_identity::SCHEMA);
+        adjust(&mut config);
+        let app = corridor_identity::Application::build(config)
+            .await
+            .expect("identity service builds");
+        let addr = app.local_addr();
+        let (trigger, shutdown) = shutdown_channel();
+        let task = tokio::spawn(async move {
+            app.run_until_stopped(shutdown)
+                .await
+                .expect("identity service runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to identity service");
+        let client =
+            IdentityServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        Some(Self {
+            addr,
+            client,
+            trigger,
+            task: Some(task),
+            _db: db,
+        })
+    }
+
+    /// Stop the service and wait until it has drained.
+    pub async fn stop(mut self) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            task.await.expect("identity service stops cleanly");
+        }
+    }
+}
+
+impl Drop for IdentityApp {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}
+
+/// The OperationOutcome carried by an error status; panics when missing,
+/// since every error must carry one.
+pub fn outcome(status: &tonic::Status) -> serde_json::Value {
+    corridor_runtime::outcome::outcome_of(status)
+        .unwrap_or_else(|| panic!("status {status:?} carries no OperationOutcome"))
+}
+
+/// The first issue's `expression[0]` of an error status.
+pub fn expression(status: &tonic::Status) -> String {
+    outcome(status)["issue"][0]["expression"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The first issue's `code` of an error status.
+pub fn issue_code(status: &tonic::Status) -> String {
+    outcome(status)["issue"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Path of a file under `tests/fixtures`.
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
