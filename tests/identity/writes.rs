@@ -23,6 +23,7 @@ for_each_backend!(
     retried_create_with_the_same_idempotency_key_makes_one_patient,
     concurrent_retries_with_one_idempotency_key_make_one_patient,
     idempotency_key_reused_for_another_request_is_refused,
+    deleting_twice_with_idempotency_keys_writes_one_tombstone,
 );
 
 async fn create_assigns_id_and_version_and_ignores_client_meta(backend: Backend) {
@@ -474,5 +475,45 @@ async fn idempotency_key_reused_for_another_request_is_refused(backend: Backend)
         .expect_err("too long");
     assert_eq!(bad_key.code(), Code::InvalidArgument);
     assert_eq!(count_all(&app).await, 1);
+    app.stop().await;
+}
+
+async fn deleting_twice_with_idempotency_keys_writes_one_tombstone(backend: Backend) {
+    let Some(app) = IdentityApp::spawn(backend).await else {
+        return;
+    };
+    let v1 = create(&app, &json!({"resourceType": "Patient"})).await;
+    let delete = |key: &'static str| {
+        let mut client = app.client.clone();
+        let id = v1.id.clone();
+        async move {
+            let mut request = tonic::Request::new(pb::DeleteRequest {
+                resource_type: "Patient".into(),
+                id,
+                if_match: String::new(),
+            });
+            request
+                .metadata_mut()
+                .insert("idempotency-key", key.parse().unwrap());
+            client
+                .delete(request)
+                .await
+                .map(|r| r.into_inner().resource.unwrap().version_id)
+        }
+    };
+    assert_eq!(delete("del-1").await.expect("first delete"), "2");
+    assert_eq!(
+        delete("del-2").await.expect("deleting a deleted resource"),
+        "2",
+        "no second tombstone"
+    );
+    assert_eq!(
+        delete("del-2").await.expect("retry of the second delete"),
+        "2"
+    );
+    assert_eq!(
+        delete("del-1").await.expect("retry of the first delete"),
+        "2"
+    );
     app.stop().await;
 }

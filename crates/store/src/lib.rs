@@ -484,6 +484,8 @@ impl Store {
                 .await?
                 .ok_or_else(|| not_found(resource_type, id))?;
             if current.deleted {
+                self.record_key(&mut tx, idempotency_key, &current, Outcome::Deleted)
+                    .await?;
                 tx.commit().await?;
                 return Ok(WriteResult {
                     stored: current,
@@ -646,7 +648,7 @@ impl Store {
             // commit together; treat as a race and let the caller retry.
             return Err(StoreError::Contention);
         };
-        let stored = version_of(&mut **tx, &resource_type, &id, version)
+        let stored = version_of(tx, &resource_type, &id, version)
             .await?
             .ok_or(StoreError::Contention)?;
         Ok(Some(WriteResult {
@@ -712,7 +714,7 @@ impl Store {
         };
         let number: i64 = version.parse().map_err(|_| missing())?;
         let mut conn = self.inner.pool.acquire().await?;
-        match version_of(&mut *conn, def.resource_type, id, number).await? {
+        match version_of(&mut conn, def.resource_type, id, number).await? {
             Some(stored) if stored.deleted => Err(StoreError::Deleted {
                 resource_type: resource_type.to_owned(),
                 id: id.to_owned(),
