@@ -15,6 +15,10 @@ pub mod fhir {
 
 /// The identity service: Patient, Organization, Practitioner.
 pub mod identity {
+    #[expect(
+        clippy::allow_attributes,
+        reason = "tonic's generated server code carries #[allow] attributes"
+    )]
     pub mod v1 {
         tonic::include_proto!("corridor.identity.v1");
     }

@@ -158,6 +158,11 @@ pub fn json(resource: &Resource) -> Value {
     serde_json::from_str(&resource.json).expect("resource JSON")
 }
 
+/// A list of exactly one id, to compare search results with.
+pub fn one(id: &str) -> Vec<String> {
+    vec![id.to_owned()]
+}
+
 pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
