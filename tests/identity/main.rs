@@ -3,6 +3,7 @@
 
 mod api;
 mod examples;
+mod lifecycle;
 mod search;
 mod validation;
 mod writes;
