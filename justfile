@@ -1,0 +1,75 @@
+# Everyday recipes. CI (.ci/run) calls these same recipes.
+
+pg_url := env_var_or_default("CORRIDOR_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+# List the recipes.
+default:
+    @just --list
+
+# Start a whole node (SQLite under ./data), as the README's `cargo run --release`.
+run:
+    cargo run --release
+
+# The README's test command: every suite, on SQLite (PostgreSQL too when
+# CORRIDOR_TEST_POSTGRES_URL is set).
+test:
+    cargo test
+
+# The PostgreSQL variants of the integration suites, against a local server.
+test-postgres: postgres-up
+    CORRIDOR_TEST_POSTGRES_URL={{pg_url}} cargo test -p corridor-tests -- postgres
+
+# Run the README's grpcurl session as written against a fresh node (needs grpcurl, jq).
+readme:
+    cargo build -p corridor
+    tests/readme/walkthrough.sh
+
+# Start the local PostgreSQL if it is down and make sure the test database exists.
+postgres-up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+        createdb -h 127.0.0.1 -U postgres test
+    fi
+
+# Formatting, clippy with warnings as errors, and buf lint on proto/.
+lint: fmt-check clippy buf-lint
+
+fmt:
+    cargo fmt --all
+
+fmt-check:
+    cargo fmt --all -- --check
+
+clippy:
+    cargo clippy --all-targets -- -D warnings
+
+# buf's STANDARD rules (the former DEFAULT) on proto/, with buf from npm.
+buf-lint:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tools="${CORRIDOR_TOOLS_DIR:-$PWD/target/tools}"
+    if [ ! -x "$tools/node_modules/.bin/buf" ]; then
+        npm install --silent --no-audit --no-fund --prefix "$tools" @bufbuild/buf@1.75.0
+    fi
+    cd proto && "$tools/node_modules/.bin/buf" lint
+
+# Benchmarks (release profile). Figures are printed, never asserted.
+bench: bench-validate bench-identity
+
+# FHIR validation throughput on the HL7 examples and the Synthea sample.
+bench-validate:
+    cargo bench -p corridor-tests --bench validate
+
+# Identity service over gRPC: creates and searches, on SQLite and, when
+# CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL.
+bench-identity:
+    cargo bench -p corridor-tests --bench identity
+
+# Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
+fixtures:
+    python3 tests/fixtures/extract.py
