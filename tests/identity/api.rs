@@ -100,6 +100,26 @@ pub async fn update(
         .expect("resource"))
 }
 
+/// The history Bundle of one resource (first page).
+pub async fn history(app: &IdentityApp, resource_type: &str, id: &str) -> Value {
+    let request = pb::HistoryRequest {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+        count: 0,
+        page_token: String::new(),
+    };
+    let bundle = app
+        .client
+        .clone()
+        .history(request)
+        .await
+        .expect("history")
+        .into_inner()
+        .bundle
+        .expect("bundle");
+    serde_json::from_str(&bundle.json).expect("bundle is JSON")
+}
+
 /// Search and return the searchset Bundle.
 pub async fn try_search(
     app: &IdentityApp,

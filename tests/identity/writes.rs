@@ -100,21 +100,7 @@ async fn update_makes_a_new_version_and_vread_returns_old_ones(backend: Backend)
         .await
         .expect_err("no version 3");
     assert_eq!(missing.code(), Code::NotFound);
-    let history = app
-        .client
-        .clone()
-        .history(pb::HistoryRequest {
-            resource_type: "Patient".into(),
-            id: v1.id.clone(),
-            count: 0,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .bundle
-        .unwrap();
-    let history: serde_json::Value = serde_json::from_str(&history.json).unwrap();
+    let history = api::history(&app, "Patient", &v1.id).await;
     assert_eq!(history["type"], "history");
     assert_eq!(history["total"], 2);
     let versions: Vec<_> = history["entry"]
@@ -245,21 +231,7 @@ async fn delete_writes_a_tombstone_that_read_reports_and_history_keeps(backend: 
         0,
         "deleted resources leave search"
     );
-    let history = app
-        .client
-        .clone()
-        .history(pb::HistoryRequest {
-            resource_type: "Patient".into(),
-            id: v1.id.clone(),
-            count: 0,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .bundle
-        .unwrap();
-    let history: serde_json::Value = serde_json::from_str(&history.json).unwrap();
+    let history = api::history(&app, "Patient", &v1.id).await;
     assert_eq!(history["entry"][0]["request"]["method"], "DELETE");
     assert!(history["entry"][0].get("resource").is_none());
     let unknown = read(&app, "Patient", "no-such-id")

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry;
@@ -100,22 +101,9 @@ where
     R: Future<Output = bool>,
 {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(health_name, ServingStatus::NotServing)
-        .await;
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(corridor_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(corridor_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    set_health(&health, health_name, ServingStatus::NotServing).await;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let routes = routes
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -126,12 +114,7 @@ where
         let health = health.clone();
         async move {
             shutdown.wait().await;
-            health
-                .set_service_status(health_name, ServingStatus::NotServing)
-                .await;
-            health
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            set_health(&health, health_name, ServingStatus::NotServing).await;
             drain_tx.send_replace(true);
         }
     };
@@ -141,10 +124,7 @@ where
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown);
     let mark_ready = async {
         if ready.await {
-            health
-                .set_service_status(health_name, ServingStatus::Serving)
-                .await;
-            health.set_service_status("", ServingStatus::Serving).await;
+            set_health(&health, health_name, ServingStatus::Serving).await;
             tracing::info!(service = health_name, "serving");
         } else {
             tracing::warn!(
@@ -171,6 +151,22 @@ where
         mark_ready,
     );
     result
+}
+
+/// Report `status` for the service and for the server as a whole (""),
+/// which is what a plain `grpc.health.v1.Health/Check` asks about.
+async fn set_health(health: &HealthReporter, service: &str, status: ServingStatus) {
+    health.set_service_status(service, status).await;
+    health.set_service_status("", status).await;
+}
+
+/// Reflection over every protobuf a Corridor service speaks: its own, health,
+/// and google.rpc.Status (so grpcurl can show error details).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(corridor_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// The server span of one RPC, a child of the caller's `traceparent`.

@@ -153,6 +153,14 @@ struct Inner {
 
 type Tx = Transaction<'static, Any>;
 
+/// A write to an existing resource, started: either the idempotency key
+/// replayed an earlier result, or the transaction is open (with the write
+/// gate held on SQLite) and the current version locked.
+enum Begun<'a> {
+    Replayed(WriteResult),
+    Ready(Option<MutexGuard<'a, ()>>, Tx, Stored),
+}
+
 // === impl Store ===
 
 impl Store {
@@ -281,6 +289,28 @@ impl Store {
             }
             Backend::Sqlite => current(tx, resource_type, id).await,
         }
+    }
+
+    /// Start a write to an existing resource: open the transaction (behind
+    /// the write gate on SQLite), replay the idempotency key's result if it
+    /// has one, and lock the current version.
+    async fn begin_existing(
+        &self,
+        resource_type: &str,
+        id: &str,
+        idempotency_key: Option<&str>,
+        hash: &str,
+    ) -> Result<Begun<'_>, StoreError> {
+        let (gate, mut tx) = self.begin().await?;
+        if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
+            tx.commit().await?;
+            return Ok(Begun::Replayed(replay));
+        }
+        let current = self
+            .current_for_write(&mut tx, resource_type, id)
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
+        Ok(Begun::Ready(gate, tx, current))
     }
 
     // === writes ===
@@ -427,15 +457,13 @@ impl Store {
         ]);
         let hash = hash.as_str();
         retrying(|| async move {
-            let (_gate, mut tx) = self.begin().await?;
-            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
-                tx.commit().await?;
-                return Ok(replay);
-            }
-            let current = self
-                .current_for_write(&mut tx, resource_type, id)
+            let (_gate, mut tx, current) = match self
+                .begin_existing(resource_type, id, idempotency_key, hash)
                 .await?
-                .ok_or_else(|| not_found(resource_type, id))?;
+            {
+                Begun::Replayed(replay) => return Ok(replay),
+                Begun::Ready(gate, tx, current) => (gate, tx, current),
+            };
             check_expected(&current, expected)?;
             let stored = self
                 .write_version(
@@ -474,15 +502,13 @@ impl Store {
         let hash = request_hash(&["delete", resource_type, id, if_match.unwrap_or_default()]);
         let hash = hash.as_str();
         retrying(|| async move {
-            let (_gate, mut tx) = self.begin().await?;
-            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
-                tx.commit().await?;
-                return Ok(replay);
-            }
-            let current = self
-                .current_for_write(&mut tx, resource_type, id)
+            let (_gate, mut tx, current) = match self
+                .begin_existing(resource_type, id, idempotency_key, hash)
                 .await?
-                .ok_or_else(|| not_found(resource_type, id))?;
+            {
+                Begun::Replayed(replay) => return Ok(replay),
+                Begun::Ready(gate, tx, current) => (gate, tx, current),
+            };
             if current.deleted {
                 self.record_key(&mut tx, idempotency_key, &current, Outcome::Deleted)
                     .await?;

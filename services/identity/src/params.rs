@@ -2,99 +2,44 @@
 
 use corridor_store::{ParamKind, ResourceDef, SearchParam};
 
+const fn param(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> SearchParam {
+    SearchParam { name, kind, paths }
+}
+
+const IDENTIFIER: SearchParam = param("identifier", ParamKind::Token, &["identifier"]);
+// HumanName parameters, shared by Patient and Practitioner.
+const NAME: SearchParam = param("name", ParamKind::String, &["name"]);
+const FAMILY: SearchParam = param("family", ParamKind::String, &["name.family"]);
+const GIVEN: SearchParam = param("given", ParamKind::String, &["name.given"]);
+
 const PATIENT: &[SearchParam] = &[
-    SearchParam {
-        name: "identifier",
-        kind: ParamKind::Token,
-        paths: &["identifier"],
-    },
-    SearchParam {
-        name: "name",
-        kind: ParamKind::String,
-        paths: &["name"],
-    },
-    SearchParam {
-        name: "family",
-        kind: ParamKind::String,
-        paths: &["name.family"],
-    },
-    SearchParam {
-        name: "given",
-        kind: ParamKind::String,
-        paths: &["name.given"],
-    },
-    SearchParam {
-        name: "birthdate",
-        kind: ParamKind::Date,
-        paths: &["birthDate"],
-    },
-    SearchParam {
-        name: "gender",
-        kind: ParamKind::Token,
-        paths: &["gender"],
-    },
-    SearchParam {
-        name: "address-country",
-        kind: ParamKind::String,
-        paths: &["address.country"],
-    },
-    SearchParam {
-        name: "phone",
-        kind: ParamKind::Phone,
-        paths: &["telecom(system=phone)"],
-    },
-    SearchParam {
-        name: "organization",
-        kind: ParamKind::Reference(&["Organization"]),
-        paths: &["managingOrganization"],
-    },
+    IDENTIFIER,
+    NAME,
+    FAMILY,
+    GIVEN,
+    param("birthdate", ParamKind::Date, &["birthDate"]),
+    param("gender", ParamKind::Token, &["gender"]),
+    param("address-country", ParamKind::String, &["address.country"]),
+    param("phone", ParamKind::Phone, &["telecom(system=phone)"]),
+    param(
+        "organization",
+        ParamKind::Reference(&["Organization"]),
+        &["managingOrganization"],
+    ),
 ];
 
 const ORGANIZATION: &[SearchParam] = &[
-    SearchParam {
-        name: "identifier",
-        kind: ParamKind::Token,
-        paths: &["identifier"],
-    },
-    SearchParam {
-        name: "name",
-        kind: ParamKind::String,
-        paths: &["name", "alias"],
-    },
-    SearchParam {
-        name: "type",
-        kind: ParamKind::Token,
-        paths: &["type"],
-    },
-    SearchParam {
-        name: "partof",
-        kind: ParamKind::Reference(&["Organization"]),
-        paths: &["partOf"],
-    },
+    IDENTIFIER,
+    param("name", ParamKind::String, &["name", "alias"]),
+    param("type", ParamKind::Token, &["type"]),
+    param(
+        "partof",
+        ParamKind::Reference(&["Organization"]),
+        &["partOf"],
+    ),
 ];
 
-const PRACTITIONER: &[SearchParam] = &[
-    SearchParam {
-        name: "identifier",
-        kind: ParamKind::Token,
-        paths: &["identifier"],
-    },
-    SearchParam {
-        name: "name",
-        kind: ParamKind::String,
-        paths: &["name"],
-    },
-    SearchParam {
-        name: "family",
-        kind: ParamKind::String,
-        paths: &["name.family"],
-    },
-    SearchParam {
-        name: "given",
-        kind: ParamKind::String,
-        paths: &["name.given"],
-    },
-];
+const PRACTITIONER: &[SearchParam] = &[IDENTIFIER, NAME, FAMILY, GIVEN];
 
 /// The types the identity service owns.
 pub const RESOURCES: &[ResourceDef] = &[

@@ -28,7 +28,15 @@ pub(crate) enum Prefix {
     Eb,
 }
 
-/// What one comma-separated value of a parameter asks for.
+/// A date value with its prefix, as a range `[lo, hi)` of Unix ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DateMatch {
+    pub prefix: Prefix,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// What one comma-separated value of an indexed parameter asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Match {
     /// Folded prefix, or folded substring with `contains`.
@@ -43,30 +51,19 @@ pub(crate) enum Match {
         system: Option<Option<String>>,
         code: Option<String>,
     },
-    Date {
-        prefix: Prefix,
-        lo: i64,
-        hi: i64,
-    },
+    Date(DateMatch),
     Reference(String),
-    /// `:missing=true` or `:missing=false`.
-    Missing(bool),
-    /// `_id`.
-    Id(String),
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Target<'a> {
-    Id,
-    LastUpdated,
-    Param(&'a SearchParam),
-}
-
-/// One parameter occurrence: its values are OR-ed; clauses are AND-ed.
+/// One parameter occurrence. Clauses are AND-ed; the values inside one
+/// clause (comma-separated in the query) are OR-ed.
 #[derive(Debug, Clone)]
-pub(crate) struct Clause<'a> {
-    pub target: Target<'a>,
-    pub matches: Vec<Match>,
+pub(crate) enum Clause<'a> {
+    Id(Vec<String>),
+    LastUpdated(Vec<DateMatch>),
+    /// `:missing=true` (no value) or `:missing=false` (some value).
+    Missing(&'a SearchParam, bool),
+    Param(&'a SearchParam, Vec<Match>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -167,10 +164,7 @@ pub(crate) fn parse<'a>(
             }
             "_id" => {
                 no_modifier(raw_name, modifier)?;
-                clauses.push(Clause {
-                    target: Target::Id,
-                    matches: value.split(',').map(|v| Match::Id(v.to_owned())).collect(),
-                });
+                clauses.push(Clause::Id(value.split(',').map(str::to_owned).collect()));
             }
             "_lastUpdated" => {
                 no_modifier(raw_name, modifier)?;
@@ -178,10 +172,7 @@ pub(crate) fn parse<'a>(
                     .split(',')
                     .map(|v| date_match(raw_name, v))
                     .collect::<Result<_, _>>()?;
-                clauses.push(Clause {
-                    target: Target::LastUpdated,
-                    matches,
-                });
+                clauses.push(Clause::LastUpdated(matches));
             }
             _ => {
                 let Some(param) = def.param(name) else {
@@ -240,7 +231,6 @@ fn param_clause<'a>(
     modifier: Option<&str>,
     value: &str,
 ) -> Result<Clause<'a>, Issue> {
-    let target = Target::Param(param);
     if modifier == Some("missing") {
         let missing = match value {
             "true" => true,
@@ -252,10 +242,7 @@ fn param_clause<'a>(
                 ));
             }
         };
-        return Ok(Clause {
-            target,
-            matches: vec![Match::Missing(missing)],
-        });
+        return Ok(Clause::Missing(param, missing));
     }
     let values = split_values(value);
     let matches = match (param.kind, modifier) {
@@ -294,7 +281,7 @@ fn param_clause<'a>(
             .collect::<Result<_, _>>()?,
         (ParamKind::Date, None) => values
             .iter()
-            .map(|v| date_match(raw_name, v))
+            .map(|v| date_match(raw_name, v).map(Match::Date))
             .collect::<Result<_, _>>()?,
         (ParamKind::Reference(targets), None) => values
             .iter()
@@ -308,7 +295,7 @@ fn param_clause<'a>(
             .at(raw_name.to_owned()));
         }
     };
-    Ok(Clause { target, matches })
+    Ok(Clause::Param(param, matches))
 }
 
 /// Split on commas that are not escaped with a backslash, and unescape.
@@ -354,7 +341,7 @@ fn token_match(value: &str) -> Match {
     }
 }
 
-fn date_match(raw_name: &str, value: &str) -> Result<Match, Issue> {
+fn date_match(raw_name: &str, value: &str) -> Result<DateMatch, Issue> {
     let prefixes = [
         ("eq", Prefix::Eq),
         ("ne", Prefix::Ne),
@@ -383,7 +370,7 @@ fn date_match(raw_name: &str, value: &str) -> Result<Match, Issue> {
     let range = date::parse(rest).ok_or_else(|| {
         invalid(raw_name, format!("'{rest}' is not a FHIR date; use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[Z|±hh:mm]"))
     })?;
-    Ok(Match::Date {
+    Ok(DateMatch {
         prefix,
         lo: range.lo,
         hi: range.hi,

@@ -3,7 +3,7 @@
 //! ever spliced into the SQL text.
 
 use super::ParamKind;
-use super::query::{Clause, Match, Prefix, Query, SortKey, Target};
+use super::query::{Clause, DateMatch, Match, Prefix, Query, SortKey};
 use crate::text::like_escape;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,43 +93,28 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
 }
 
 fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
-    match clause.target {
-        Target::Id => {
-            let ids: Vec<String> = clause
-                .matches
-                .iter()
-                .filter_map(|m| match m {
-                    Match::Id(id) => Some(b.text(id)),
-                    _ => None,
-                })
-                .collect();
+    match clause {
+        Clause::Id(ids) => {
+            let ids: Vec<String> = ids.iter().map(|id| b.text(id)).collect();
             format!("r.id IN ({})", ids.join(", "))
         }
-        Target::LastUpdated => {
-            let ors: Vec<String> = clause
-                .matches
+        Clause::LastUpdated(dates) => {
+            let ors: Vec<String> = dates
                 .iter()
-                .filter_map(|m| match m {
-                    Match::Date { prefix, lo, hi } => Some(date_sql(
-                        b,
-                        *prefix,
-                        *lo,
-                        *hi,
-                        "r.last_updated_ms",
-                        "(r.last_updated_ms + 1)",
-                    )),
-                    _ => None,
-                })
+                .map(|d| date_sql(b, d, "r.last_updated_ms", "(r.last_updated_ms + 1)"))
                 .collect();
             format!("({})", ors.join(" OR "))
         }
-        Target::Param(param) => {
+        Clause::Missing(param, missing) => {
+            let not = if *missing { "NOT " } else { "" };
+            format!(
+                "{not}EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {})",
+                b.text(param.name)
+            )
+        }
+        Clause::Param(param, matches) => {
             let name = b.text(param.name);
-            if let [Match::Missing(missing)] = clause.matches.as_slice() {
-                let not = if *missing { "NOT " } else { "" };
-                return format!("{not}EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name})");
-            }
-            let ors: Vec<String> = clause.matches.iter().map(|m| match_sql(b, m)).collect();
+            let ors: Vec<String> = matches.iter().map(|m| match_sql(b, m)).collect();
             format!(
                 "EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name} AND ({}))",
                 ors.join(" OR ")
@@ -161,19 +146,17 @@ fn match_sql(b: &mut Builder, m: &Match) -> String {
             }
             format!("({})", parts.join(" AND "))
         }
-        Match::Date { prefix, lo, hi } => date_sql(b, *prefix, *lo, *hi, "s.date_lo", "s.date_hi"),
+        Match::Date(d) => date_sql(b, d, "s.date_lo", "s.date_hi"),
         Match::Reference(r) => format!("s.ref = {}", b.text(r)),
-        // Handled by the caller (`:missing` stands alone) and by Target::Id.
-        Match::Missing(_) | Match::Id(_) => "FALSE".to_owned(),
     }
 }
 
 /// FHIR date-prefix semantics over half-open ranges: the target value is
 /// `[t_lo, t_hi)`, the search value `[lo, hi)`.
-fn date_sql(b: &mut Builder, prefix: Prefix, lo: i64, hi: i64, t_lo: &str, t_hi: &str) -> String {
-    let (lo, hi) = (b.int(lo), b.int(hi));
+fn date_sql(b: &mut Builder, date: &DateMatch, t_lo: &str, t_hi: &str) -> String {
+    let (lo, hi) = (b.int(date.lo), b.int(date.hi));
     let contained = format!("({t_lo} >= {lo} AND {t_hi} <= {hi})");
-    match prefix {
+    match date.prefix {
         Prefix::Eq => contained,
         Prefix::Ne => format!("NOT {contained}"),
         Prefix::Gt => format!("({t_hi} > {hi})"),
