@@ -52,6 +52,9 @@ async fn run(app: &IdentityApp, backend: Backend, patients: &[Value]) {
         app.client.clone().create(request).await.expect("create");
     }
     let sequential = SEQUENTIAL as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "identity on {backend:?}: create, 1 client: {sequential:.0}/s ({SEQUENTIAL} patients)"
+    );
 
     let start = Instant::now();
     let tasks: Vec<_> = (0..CLIENTS)
@@ -78,6 +81,10 @@ async fn run(app: &IdentityApp, backend: Backend, patients: &[Value]) {
         task.await.unwrap();
     }
     let concurrent = (CONCURRENT / CLIENTS * CLIENTS) as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "identity on {backend:?}: create, {CLIENTS} clients: {concurrent:.0}/s ({CONCURRENT} patients)"
+    );
+    let total = SEQUENTIAL + CONCURRENT / CLIENTS * CLIENTS;
 
     let search = |name: &str, value: String| pb::SearchRequest {
         resource_type: "Patient".into(),
@@ -98,6 +105,9 @@ async fn run(app: &IdentityApp, backend: Backend, patients: &[Value]) {
         assert_eq!(found.into_inner().bundle.unwrap().total, 1);
     }
     let by_identifier = start.elapsed().as_secs_f64() * 1000.0 / SEARCHES as f64;
+    println!(
+        "identity on {backend:?}: search by identifier among {total} patients: {by_identifier:.2} ms mean (1 client)"
+    );
 
     let start = Instant::now();
     for n in 0..SEARCHES {
@@ -114,10 +124,7 @@ async fn run(app: &IdentityApp, backend: Backend, patients: &[Value]) {
             .expect("search");
     }
     let by_name = start.elapsed().as_secs_f64() * 1000.0 / SEARCHES as f64;
-
-    let total = SEQUENTIAL + CONCURRENT / CLIENTS * CLIENTS;
     println!(
-        "identity on {backend:?}: create {sequential:.0}/s (1 client), {concurrent:.0}/s ({CLIENTS} clients); \
-         search of {total} patients: identifier {by_identifier:.2} ms, family prefix {by_name:.2} ms (mean, 1 client)"
+        "identity on {backend:?}: search by family prefix among {total} patients: {by_name:.2} ms mean (1 client)"
     );
 }

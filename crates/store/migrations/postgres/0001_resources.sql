@@ -1,5 +1,7 @@
 -- Same schema as migrations/sqlite, in PostgreSQL terms: BIGSERIAL for the
--- outbox sequence, and text_pattern_ops so prefix LIKE can use the index.
+-- outbox sequence, and the byte-wise "C" collation on text_norm, so that a
+-- string prefix is one index range (as with SQLite's default BINARY) and
+-- _sort orders the same on both backends.
 
 -- Current version of every resource; content is NULL for a deleted resource.
 CREATE TABLE resources (
@@ -32,7 +34,7 @@ CREATE TABLE search_index (
     resource_type TEXT NOT NULL,
     resource_id   TEXT NOT NULL,
     param         TEXT NOT NULL,
-    text_norm     TEXT,
+    text_norm     TEXT COLLATE "C",
     text_exact    TEXT,
     token_system  TEXT,
     token_code    TEXT,
@@ -41,7 +43,7 @@ CREATE TABLE search_index (
     ref           TEXT
 );
 CREATE INDEX search_index_resource ON search_index (resource_type, resource_id);
-CREATE INDEX search_index_text ON search_index (resource_type, param, text_norm text_pattern_ops);
+CREATE INDEX search_index_text ON search_index (resource_type, param, text_norm);
 CREATE INDEX search_index_exact ON search_index (resource_type, param, text_exact);
 CREATE INDEX search_index_token ON search_index (resource_type, param, token_code, token_system);
 CREATE INDEX search_index_date ON search_index (resource_type, param, date_lo, date_hi);

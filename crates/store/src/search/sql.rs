@@ -41,8 +41,14 @@ impl Builder {
     }
 }
 
-const INDEX_ROWS: &str =
+/// The index rows of the resource `r` of the outer query; used by `_sort`,
+/// where one lookup per result row is what is wanted.
+const ROWS_OF_R: &str =
     "FROM search_index s WHERE s.resource_type = r.resource_type AND s.resource_id = r.id";
+
+/// The largest code point: every string that starts with `p` sorts, byte
+/// by byte, at or after `p` and before `p` followed by this.
+const MAX_CHAR: char = '\u{10FFFF}';
 
 pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
     let mut b = Builder { args: Vec::new() };
@@ -51,7 +57,7 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
         format!("r.deleted = {}", b.int(0)),
     ];
     for clause in &query.clauses {
-        conds.push(clause_sql(&mut b, clause));
+        conds.push(clause_sql(&mut b, resource_type, clause));
     }
     let where_sql = conds.join(" AND ");
     let where_args = b.args.len();
@@ -74,7 +80,7 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
                         " AND s.text_exact IS NOT NULL"
                     };
                     format!(
-                        "(SELECT MIN({column}) {INDEX_ROWS} AND s.param = {}{exact_only})",
+                        "(SELECT MIN({column}) {ROWS_OF_R} AND s.param = {}{exact_only})",
                         b.text(p.name)
                     )
                 }
@@ -92,7 +98,10 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
     }
 }
 
-fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
+/// A clause as SQL over `resources r`. Indexed parameters become an
+/// uncorrelated `r.id IN (SELECT ...)`, so that each is answered once from
+/// its index (type, parameter, value) rather than once per resource.
+fn clause_sql(b: &mut Builder, resource_type: &str, clause: &Clause<'_>) -> String {
     match clause {
         Clause::Id(ids) => {
             let ids: Vec<String> = ids.iter().map(|id| b.text(id)).collect();
@@ -107,16 +116,16 @@ fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
         }
         Clause::Missing(param, missing) => {
             let not = if *missing { "NOT " } else { "" };
+            let (t, p) = (b.text(resource_type), b.text(param.name));
             format!(
-                "{not}EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {})",
-                b.text(param.name)
+                "r.id {not}IN (SELECT s.resource_id FROM search_index s WHERE s.resource_type = {t} AND s.param = {p})"
             )
         }
         Clause::Param(param, matches) => {
-            let name = b.text(param.name);
+            let (t, p) = (b.text(resource_type), b.text(param.name));
             let ors: Vec<String> = matches.iter().map(|m| match_sql(b, m)).collect();
             format!(
-                "EXISTS (SELECT 1 {INDEX_ROWS} AND s.param = {name} AND ({}))",
+                "r.id IN (SELECT s.resource_id FROM search_index s WHERE s.resource_type = {t} AND s.param = {p} AND ({}))",
                 ors.join(" OR ")
             )
         }
@@ -125,12 +134,25 @@ fn clause_sql(b: &mut Builder, clause: &Clause<'_>) -> String {
 
 fn match_sql(b: &mut Builder, m: &Match) -> String {
     match m {
-        Match::Text { folded, contains } => {
-            let pattern = if *contains {
-                format!("%{}%", like_escape(folded))
-            } else {
-                format!("{}%", like_escape(folded))
-            };
+        // A prefix is a byte-wise range, which an index answers on both
+        // backends (text_norm is BINARY in SQLite and COLLATE "C" in
+        // PostgreSQL); a substring needs LIKE.
+        Match::Text {
+            folded,
+            contains: false,
+        } => {
+            let upper = format!("{folded}{MAX_CHAR}");
+            format!(
+                "(s.text_norm >= {} AND s.text_norm < {})",
+                b.text(folded),
+                b.text(&upper)
+            )
+        }
+        Match::Text {
+            folded,
+            contains: true,
+        } => {
+            let pattern = format!("%{}%", like_escape(folded));
             format!("s.text_norm LIKE {} ESCAPE '\\'", b.text(&pattern))
         }
         Match::Exact(v) => format!("s.text_exact = {}", b.text(v)),
