@@ -384,14 +384,7 @@ impl Store {
                     let stored = current(&mut tx, def.resource_type, id)
                         .await?
                         .ok_or_else(|| StoreError::Contention)?;
-                    self.record_key(&mut tx, key, &stored, Outcome::Matched)
-                        .await?;
-                    tx.commit().await?;
-                    return Ok(WriteResult {
-                        stored,
-                        outcome: Outcome::Matched,
-                        replayed: false,
-                    });
+                    return self.finish(tx, key, stored, Outcome::Matched).await;
                 }
                 _ => {
                     let count = count_where(&mut tx, &built).await?;
@@ -403,14 +396,7 @@ impl Store {
         let stored = self
             .write_version(&mut tx, def, &id, None, Some(&resource.object), "create")
             .await?;
-        self.record_key(&mut tx, key, &stored, Outcome::Created)
-            .await?;
-        tx.commit().await?;
-        Ok(WriteResult {
-            stored,
-            outcome: Outcome::Created,
-            replayed: false,
-        })
+        self.finish(tx, key, stored, Outcome::Created).await
     }
 
     /// Replace resource `id` with a new version. `if_match` is the version
@@ -475,14 +461,8 @@ impl Store {
                     "update",
                 )
                 .await?;
-            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Updated)
-                .await?;
-            tx.commit().await?;
-            Ok(WriteResult {
-                stored,
-                outcome: Outcome::Updated,
-                replayed: false,
-            })
+            self.finish(tx, idempotency_key, stored, Outcome::Updated)
+                .await
         })
         .await
     }
@@ -510,27 +490,16 @@ impl Store {
                 Begun::Ready(gate, tx, current) => (gate, tx, current),
             };
             if current.deleted {
-                self.record_key(&mut tx, idempotency_key, &current, Outcome::Deleted)
-                    .await?;
-                tx.commit().await?;
-                return Ok(WriteResult {
-                    stored: current,
-                    outcome: Outcome::Deleted,
-                    replayed: false,
-                });
+                return self
+                    .finish(tx, idempotency_key, current, Outcome::Deleted)
+                    .await;
             }
             check_expected(&current, expected)?;
             let stored = self
                 .write_version(&mut tx, def, id, Some(current.version), None, "delete")
                 .await?;
-            self.record_key(&mut tx, idempotency_key, &stored, Outcome::Deleted)
-                .await?;
-            tx.commit().await?;
-            Ok(WriteResult {
-                stored,
-                outcome: Outcome::Deleted,
-                replayed: false,
-            })
+            self.finish(tx, idempotency_key, stored, Outcome::Deleted)
+                .await
         })
         .await
     }
@@ -682,6 +651,23 @@ impl Store {
             outcome,
             replayed: true,
         }))
+    }
+
+    /// Record the write's result under its idempotency key and commit.
+    async fn finish(
+        &self,
+        mut tx: Tx,
+        key: Option<&str>,
+        stored: Stored,
+        outcome: Outcome,
+    ) -> Result<WriteResult, StoreError> {
+        self.record_key(&mut tx, key, &stored, outcome).await?;
+        tx.commit().await?;
+        Ok(WriteResult {
+            stored,
+            outcome,
+            replayed: false,
+        })
     }
 
     async fn record_key(
