@@ -11,6 +11,13 @@ pub enum ApiError {
     /// The request itself is wrong.
     #[error("{0}")]
     Invalid(Issue),
+    /// What the request names does not exist (e.g. the Patient of a
+    /// Patient/$everything).
+    #[error("{0}")]
+    NotFound(Issue),
+    /// A service this one depends on cannot be reached; nothing was written.
+    #[error("{0}")]
+    Unavailable(Issue),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -25,11 +32,22 @@ impl From<ApiError> for tonic::Status {
     /// Client errors are logged at info, server faults at warn or error, and
     /// internals (SQL, paths, URLs) never reach the caller.
     fn from(err: ApiError) -> Self {
-        let store = match err {
-            ApiError::Invalid(issue) => return client(Code::InvalidArgument, issue),
-            ApiError::Store(store) => store,
+        let (code, issue) = match err {
+            ApiError::Invalid(issue) => client(Code::InvalidArgument, issue),
+            ApiError::NotFound(issue) => client(Code::NotFound, issue),
+            ApiError::Unavailable(issue) => {
+                tracing::warn!(issue = %issue, "dependency unavailable");
+                (Code::Unavailable, issue)
+            }
+            ApiError::Store(store) => store_error(store),
         };
-        match store {
+        outcome::status(code, &issue)
+    }
+}
+
+/// The status code and issue of a store error, logged by its kind.
+fn store_error(store: StoreError) -> (Code, Issue) {
+    match store {
             StoreError::NotFound { resource_type, id } => client(
                 Code::NotFound,
                 Issue::new("not-found", format!("{resource_type}/{id} is not known here")).at(resource_type),
@@ -69,35 +87,58 @@ impl From<ApiError> for tonic::Status {
                 .at(crate::IDEMPOTENCY_KEY),
             ),
             StoreError::Invalid(issue) => client(Code::InvalidArgument, issue),
+            StoreError::Entry { index, source } => {
+                let (code, issue) = store_error(*source);
+                (code, in_entry(index, issue))
+            }
             StoreError::Contention => {
                 tracing::warn!("write kept losing races with concurrent writes");
-                outcome::status(
+                (
                     Code::Aborted,
-                    &Issue::new("transient", "the write collided with concurrent writes; retry it"),
+                    Issue::new("transient", "the write collided with concurrent writes; retry it"),
                 )
             }
             StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
-                outcome::status(
+                (
                     Code::Unavailable,
-                    &Issue::new("transient", "the database is unavailable; nothing was written; retry later"),
+                    Issue::new("transient", "the database is unavailable; nothing was written; retry later"),
                 )
             }
             StoreError::Database(source) => fault(&source),
             StoreError::Migration(source) => fault(&source),
-        }
     }
 }
 
-fn client(code: Code, issue: Issue) -> tonic::Status {
+fn client(code: Code, issue: Issue) -> (Code, Issue) {
     tracing::info!(code = ?code, issue = %issue, "request refused");
-    outcome::status(code, &issue)
+    (code, issue)
 }
 
-fn fault(source: &dyn std::error::Error) -> tonic::Status {
+fn fault(source: &dyn std::error::Error) -> (Code, Issue) {
     tracing::error!(error = %source, "internal error");
-    outcome::status(
+    (
         Code::Internal,
-        &Issue::new("exception", "internal error; the request was not completed"),
+        Issue::new("exception", "internal error; the request was not completed"),
     )
+}
+
+/// An issue found in entry `index` of a Bundle, re-anchored there: an
+/// expression `Observation.status` becomes `Bundle.entry[2].resource.status`.
+pub fn in_entry(index: usize, mut issue: Issue) -> Issue {
+    let entry = format!("Bundle.entry[{index}]");
+    issue.diagnostics = format!("{entry}: {}", issue.diagnostics);
+    issue.expression = Some(match issue.expression.take() {
+        Some(e) => match e.split_once('.') {
+            Some((head, rest)) if head.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                format!("{entry}.resource.{rest}")
+            }
+            _ if e.starts_with(|c: char| c.is_ascii_uppercase()) && !e.contains('.') => {
+                format!("{entry}.resource")
+            }
+            _ => format!("{entry}.{e}"),
+        },
+        None => entry,
+    });
+    issue
 }

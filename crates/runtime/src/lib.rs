@@ -5,10 +5,12 @@
 //! crate runs it the same way for the all-in-one binary and for tests.
 
 pub mod error;
+pub mod handlers;
 pub mod outcome;
 pub mod resources;
 pub mod server;
 pub mod telemetry;
+pub mod transaction;
 
 pub use error::ApiError;
 pub use server::{Shutdown, ShutdownTrigger, shutdown_channel};

@@ -3,11 +3,45 @@
 //! Each service maps its own generated request and response messages onto
 //! these calls.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use corridor_fhir::{Limits, Validated};
 use corridor_proto::fhir::v1 as pb;
-use corridor_store::{Outcome, Page, Store, Stored, WriteResult};
+use corridor_store::{Outcome, Page, Store, StoreError, Stored, TxRequest, TxResult, WriteResult};
+use serde_json::{Value, json};
 
 use crate::{ApiError, IDEMPOTENT_REPLAYED};
+
+/// A future returned by a [`Resolver`].
+pub type Fetch<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<pb::Resource>, ApiError>> + Send + 'a>>;
+
+/// Reads resources of types another service owns, for `_include`.
+pub trait Resolver: Send + Sync + std::fmt::Debug {
+    /// The current version of `resource_type/id`, or None when that
+    /// service does not have it (or it was deleted).
+    fn fetch<'a>(&'a self, resource_type: &'a str, id: &'a str) -> Fetch<'a>;
+}
+
+/// A future returned by a [`Guard`].
+pub type Check<'a> = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send + 'a>>;
+
+/// Checks that valid resources may be written, beyond what FHIR itself
+/// requires (for example that the Patient they name exists in another
+/// service), before any of them is stored.
+pub trait Guard: Send + Sync + std::fmt::Debug {
+    fn check<'a>(&'a self, resources: &'a [&'a Validated]) -> Check<'a>;
+}
+
+/// Why a [`Guard`] refused a write: the position of the resource among
+/// those checked, and the error.
+#[derive(Debug)]
+pub struct Refusal {
+    pub index: usize,
+    pub error: ApiError,
+}
 
 /// A service's resource types, its store and its input limits.
 #[derive(Debug, Clone)]
@@ -15,6 +49,8 @@ pub struct Resources {
     store: Store,
     limits: Limits,
     accepted: Vec<&'static str>,
+    resolver: Option<Arc<dyn Resolver>>,
+    guard: Option<Arc<dyn Guard>>,
 }
 
 impl Resources {
@@ -24,11 +60,85 @@ impl Resources {
             store,
             limits,
             accepted,
+            resolver: None,
+            guard: None,
         }
+    }
+
+    /// Check every write with `guard` before it is stored.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Arc<dyn Guard>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Run the guard, if any, over the resources of one request. In a
+    /// Bundle, `entries` gives each resource's entry index, and a refusal
+    /// names that entry.
+    async fn guard(
+        &self,
+        resources: &[&Validated],
+        entries: Option<&[usize]>,
+    ) -> Result<(), ApiError> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        guard.check(resources).await.map_err(|refusal| {
+            match (refusal.error, entries.and_then(|e| e.get(refusal.index))) {
+                (ApiError::Invalid(issue), Some(&entry)) => {
+                    ApiError::Invalid(crate::error::in_entry(entry, issue))
+                }
+                (other, _) => other,
+            }
+        })
+    }
+
+    /// Include resources of other services' types through `resolver`.
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The entries of a transaction Bundle, each checked and validated.
+    pub fn parse_transaction(&self, json: &str) -> Result<Vec<TxRequest>, ApiError> {
+        crate::transaction::parse(json, &self.accepted, &self.limits)
+    }
+
+    /// Apply checked transaction entries atomically; the result and its
+    /// `transaction-response` Bundle.
+    pub async fn transaction(
+        &self,
+        requests: &[TxRequest],
+        key: Option<&str>,
+    ) -> Result<(TxResult, pb::Bundle), ApiError> {
+        let mut written = Vec::new();
+        let mut positions = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            match request {
+                TxRequest::Create { resource, .. } | TxRequest::Update { resource, .. } => {
+                    written.push(resource);
+                    positions.push(index);
+                }
+                TxRequest::Delete { .. } => {}
+            }
+        }
+        self.guard(&written, Some(&positions)).await?;
+        let result = self.store.transaction(requests, key).await?;
+        let bundle = pb::Bundle {
+            json: crate::transaction::response(&result).to_string(),
+            total: 0,
+            next_page_token: String::new(),
+        };
+        Ok((result, bundle))
     }
 
     /// Validate FHIR JSON as one of this service's types.
@@ -43,6 +153,7 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
+        self.guard(&[&resource], None).await?;
         let condition = Some(if_none_exist).filter(|c| !c.trim().is_empty());
         Ok(self.store.create(&resource, condition, key).await?)
     }
@@ -71,6 +182,7 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
+        self.guard(&[&resource], None).await?;
         Ok(self
             .store
             .update(resource_type, id, &resource, non_empty(if_match), key)
@@ -114,11 +226,51 @@ impl Resources {
             .iter()
             .map(|p| (p.name.clone(), p.value.clone()))
             .collect();
-        let page = self
+        let mut page = self
             .store
             .search(resource_type, &params, non_empty(page_token))
             .await?;
+        self.include(&mut page).await?;
         Ok(to_bundle(page))
+    }
+
+    /// Add the resources `_include` asked for to the page, with search mode
+    /// `include`: this store's own types from the store, others through the
+    /// resolver. A reference to nothing (or to a deleted resource) adds
+    /// nothing, as FHIR allows.
+    async fn include(&self, page: &mut Page) -> Result<(), ApiError> {
+        let mut included = Vec::new();
+        for reference in std::mem::take(&mut page.includes) {
+            let Some((resource_type, id)) = reference.split_once('/') else {
+                continue;
+            };
+            let found = if self.accepted.contains(&resource_type) {
+                match self.store.read(resource_type, id).await {
+                    Ok(stored) => Some(to_proto(&stored)),
+                    Err(StoreError::NotFound { .. } | StoreError::Deleted { .. }) => None,
+                    Err(err) => return Err(err.into()),
+                }
+            } else if let Some(resolver) = &self.resolver {
+                resolver.fetch(resource_type, id).await?
+            } else {
+                None
+            };
+            if let Some(resource) = found
+                && let Ok(content) = serde_json::from_str::<Value>(&resource.json)
+            {
+                included.push(json!({
+                    "fullUrl": format!("{}/{}", resource.resource_type, resource.id),
+                    "resource": content,
+                    "search": { "mode": "include" },
+                }));
+            }
+        }
+        if !included.is_empty()
+            && let Some(entries) = page.bundle.get_mut("entry").and_then(Value::as_array_mut)
+        {
+            entries.extend(included);
+        }
+        Ok(())
     }
 }
 
@@ -153,8 +305,13 @@ pub fn created(result: &WriteResult) -> bool {
 /// A response that says, in metadata, whether an idempotency key replayed
 /// an earlier result.
 pub fn respond<T>(message: T, result: &WriteResult) -> tonic::Response<T> {
+    respond_replayed(message, result.replayed)
+}
+
+/// A response carrying `idempotent-replayed: true` when `replayed`.
+pub fn respond_replayed<T>(message: T, replayed: bool) -> tonic::Response<T> {
     let mut response = tonic::Response::new(message);
-    if result.replayed {
+    if replayed {
         response.metadata_mut().insert(
             IDEMPOTENT_REPLAYED,
             tonic::metadata::MetadataValue::from_static("true"),

@@ -126,3 +126,10 @@ impl Injector for Metadata<'_> {
         }
     }
 }
+
+/// Write the current span's trace context into outgoing gRPC metadata, so
+/// that a call to another service continues this trace.
+pub fn inject_current(metadata: &mut tonic::metadata::MetadataMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    inject(&tracing::Span::current().context(), metadata);
+}

@@ -32,6 +32,12 @@ pub enum StoreError {
     IdempotencyKeyReused,
     #[error("{0}")]
     Invalid(Issue),
+    /// Entry `index` (from 0) of a transaction failed with `source`.
+    #[error("entry {index}: {source}")]
+    Entry {
+        index: usize,
+        source: Box<StoreError>,
+    },
     /// Another writer got there first; the write can be retried as it is.
     #[error("the write conflicted with a concurrent write")]
     Contention,

@@ -27,15 +27,26 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 mod bundle;
+pub mod compartment;
 mod date;
 mod error;
 pub mod search;
+mod stream;
 mod text;
+mod transaction;
 
 pub use error::StoreError;
+
+/// The current time as a FHIR instant in UTC with milliseconds, the form of
+/// `meta.lastUpdated`.
+pub fn now_instant() -> String {
+    date::now().0
+}
 pub use search::query::{DEFAULT_COUNT, MAX_COUNT};
 pub use search::{ParamKind, ResourceDef, SearchParam};
 use search::{index, query, sql};
+pub use stream::{ALL_STREAMS, StreamEntry};
+pub use transaction::{TxRequest, TxResult};
 
 /// Attempts at a write that lost a race it can safely repeat.
 const WRITE_ATTEMPTS: usize = 5;
@@ -98,7 +109,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Updated => "updated",
@@ -132,6 +143,9 @@ pub struct Page {
     pub bundle: Value,
     pub total: i64,
     pub next_token: Option<String>,
+    /// References (`Type/id`) that `_include` asks to add to the page, in
+    /// the order the matches make them, without duplicates.
+    pub includes: Vec<String>,
 }
 
 /// The versioned resource store of one service.
@@ -149,6 +163,18 @@ struct Inner {
     /// transaction makes writers queue here instead of failing with BUSY,
     /// and makes read-then-write sequences (conditional create) atomic.
     write_gate: Option<Mutex<()>>,
+    /// PostgreSQL `NOTIFY` channel announcing stream appends (see stream.rs).
+    notify_channel: Option<String>,
+    watch: tokio::sync::broadcast::Sender<Arc<str>>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
 }
 
 type Tx = Transaction<'static, Any>;
@@ -215,12 +241,25 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Mutex::new(()));
+        let (watch, _) = tokio::sync::broadcast::channel(stream::WATCH_CAPACITY);
+        let notify_channel =
+            (backend == Backend::Postgres).then(|| format!("corridor_streams_{}", config.schema));
+        let listener = notify_channel.clone().map(|channel| {
+            tokio::spawn(stream::listen(
+                config_url.to_owned(),
+                channel,
+                watch.clone(),
+            ))
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 backend,
                 defs,
                 write_gate,
+                notify_channel,
+                watch,
+                listener,
             }),
         })
     }
@@ -242,6 +281,9 @@ impl Store {
 
     /// Close the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        if let Some(listener) = &self.inner.listener {
+            listener.abort();
+        }
         self.inner.pool.close().await;
     }
 
@@ -357,46 +399,59 @@ impl Store {
             tx.commit().await?;
             return Ok(replay);
         }
-        if let Some(params) = condition {
-            if self.inner.backend == Backend::Postgres {
-                let lock = lock_key(&format!("conditional-create:{}", def.resource_type));
-                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                    .bind(lock)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let q = query::parse(def, params, None)
-                .map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
-            let built = sql::build(def.resource_type, &q);
-            let sql = format!(
-                "SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2",
-                built.where_sql
-            );
-            let ids: Vec<String> = bind_all(sqlx::query(&sql), &built.args[..built.where_args])
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>("id"))
-                .collect::<Result<_, _>>()?;
-            match ids.as_slice() {
-                [] => {}
-                [id] => {
-                    let stored = current(&mut tx, def.resource_type, id)
-                        .await?
-                        .ok_or_else(|| StoreError::Contention)?;
-                    return self.finish(tx, key, stored, Outcome::Matched).await;
-                }
-                _ => {
-                    let count = count_where(&mut tx, &built).await?;
-                    return Err(StoreError::MultipleMatches { count });
-                }
-            }
+        if let Some(params) = condition
+            && let Some(stored) = self.find_match(&mut tx, def, params).await?
+        {
+            return self.finish(tx, key, stored, Outcome::Matched).await;
         }
         let id = uuid::Uuid::new_v4().to_string();
         let stored = self
             .write_version(&mut tx, def, &id, None, Some(&resource.object), "create")
             .await?;
         self.finish(tx, key, stored, Outcome::Created).await
+    }
+
+    /// The one resource a conditional create's query matches, or None. Two
+    /// or more matches refuse the create. On PostgreSQL the check holds a
+    /// per-type advisory lock until the transaction ends, so that racing
+    /// conditional creates of one type run one after the other.
+    async fn find_match(
+        &self,
+        tx: &mut Tx,
+        def: &'static ResourceDef,
+        params: &[(String, String)],
+    ) -> Result<Option<Stored>, StoreError> {
+        if self.inner.backend == Backend::Postgres {
+            let lock = lock_key(&format!("conditional-create:{}", def.resource_type));
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(lock)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let q = query::parse(def, params, None)
+            .map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
+        let built = sql::build(def.resource_type, &q);
+        let sql = format!(
+            "SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2",
+            built.where_sql
+        );
+        let ids: Vec<String> = bind_all(sqlx::query(&sql), &built.args[..built.where_args])
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
+        match ids.as_slice() {
+            [] => Ok(None),
+            [id] => Ok(Some(
+                current(tx, def.resource_type, id)
+                    .await?
+                    .ok_or(StoreError::Contention)?,
+            )),
+            _ => Err(StoreError::MultipleMatches {
+                count: count_where(tx, &built).await?,
+            }),
+        }
     }
 
     /// Replace resource `id` with a new version. `if_match` is the version
@@ -411,28 +466,7 @@ impl Store {
         idempotency_key: Option<&str>,
     ) -> Result<WriteResult, StoreError> {
         let def = self.def(resource_type)?;
-        if resource.resource_type != def.resource_type {
-            return Err(Issue::new(
-                "invalid",
-                format!(
-                    "resourceType is {} but the request updates a {resource_type}",
-                    resource.resource_type
-                ),
-            )
-            .at("resourceType")
-            .into());
-        }
-        valid_id(id)?;
-        if let Some(body_id) = resource.object.get("id")
-            && body_id.as_str() != Some(id)
-        {
-            return Err(Issue::new(
-                "invalid",
-                format!("the resource's id {body_id} does not match the id being updated ({id})"),
-            )
-            .at(format!("{resource_type}.id"))
-            .into());
-        }
+        check_update(def, id, resource)?;
         let expected = parse_if_match(if_match)?;
         let hash = request_hash(&[
             "update",
@@ -607,30 +641,9 @@ impl Store {
         key: Option<&str>,
         hash: &str,
     ) -> Result<Option<WriteResult>, StoreError> {
-        let Some(key) = key else { return Ok(None) };
-        valid_key(key)?;
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (idempotency_key, request_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(hash)
-        .bind(date::now().0)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if claimed == 1 {
+        let Some(row) = claim(tx, key, hash).await? else {
             return Ok(None);
-        }
-        let row = sqlx::query(
-            "SELECT request_hash, resource_type, id, version, outcome FROM idempotency_keys WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_one(&mut **tx)
-        .await?;
-        if row.try_get::<String, _>("request_hash")? != hash {
-            return Err(StoreError::IdempotencyKeyReused);
-        }
+        };
         let (Some(resource_type), Some(id), Some(version), Some(outcome)) = (
             row.try_get::<Option<String>, _>("resource_type")?,
             row.try_get::<Option<String>, _>("id")?,
@@ -643,14 +656,9 @@ impl Store {
             // commit together; treat as a race and let the caller retry.
             return Err(StoreError::Contention);
         };
-        let stored = version_of(tx, &resource_type, &id, version)
-            .await?
-            .ok_or(StoreError::Contention)?;
-        Ok(Some(WriteResult {
-            stored,
-            outcome,
-            replayed: true,
-        }))
+        Ok(Some(
+            replayed(tx, &resource_type, &id, version, outcome).await?,
+        ))
     }
 
     /// Record the write's result under its idempotency key and commit.
@@ -784,6 +792,7 @@ impl Store {
             bundle: bundle::history(resource_type, id, &versions, total, next.as_deref()),
             total,
             next_token: next,
+            includes: Vec::new(),
         })
     }
 
@@ -817,7 +826,25 @@ impl Store {
         let shown = q.offset + i64::try_from(entries.len()).unwrap_or(i64::MAX);
         let next =
             (q.count > 0 && shown < total).then(|| query::encode_token(shown, &q.fingerprint));
+        let mut includes: Vec<String> = Vec::new();
+        for entry in &entries {
+            let Ok(content) = serde_json::from_str::<Value>(&entry.json) else {
+                continue;
+            };
+            for include in &q.includes {
+                for reference in index::references(include.param, &content) {
+                    let wanted = include
+                        .target
+                        .as_deref()
+                        .is_none_or(|t| reference.split('/').next() == Some(t));
+                    if wanted && !includes.contains(&reference) {
+                        includes.push(reference);
+                    }
+                }
+            }
+        }
         Ok(Page {
+            includes,
             bundle: bundle::searchset(resource_type, &entries, total, &q.params, next.as_deref()),
             total,
             next_token: next,
@@ -844,11 +871,88 @@ where
     }
 }
 
+/// Claim idempotency `key` for a request with `hash`: None when this
+/// request now owns the key (or has none), the key's row when an earlier
+/// request with the same hash completed. A different hash is refused.
+async fn claim(tx: &mut Tx, key: Option<&str>, hash: &str) -> Result<Option<AnyRow>, StoreError> {
+    let Some(key) = key else { return Ok(None) };
+    valid_key(key)?;
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (idempotency_key, request_hash, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(hash)
+    .bind(date::now().0)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, resource_type, id, version, outcome, results FROM idempotency_keys WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_one(&mut **tx)
+    .await?;
+    if row.try_get::<String, _>("request_hash")? != hash {
+        return Err(StoreError::IdempotencyKeyReused);
+    }
+    Ok(Some(row))
+}
+
+/// The recorded result of an earlier write, as its replay.
+async fn replayed(
+    tx: &mut Tx,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    outcome: Outcome,
+) -> Result<WriteResult, StoreError> {
+    let stored = version_of(tx, resource_type, id, version)
+        .await?
+        .ok_or(StoreError::Contention)?;
+    Ok(WriteResult {
+        stored,
+        outcome,
+        replayed: true,
+    })
+}
+
 fn not_found(resource_type: &str, id: &str) -> StoreError {
     StoreError::NotFound {
         resource_type: resource_type.to_owned(),
         id: id.to_owned(),
     }
+}
+
+/// An update's body must be of the type and carry the id being updated.
+fn check_update(def: &ResourceDef, id: &str, resource: &Validated) -> Result<(), StoreError> {
+    let resource_type = def.resource_type;
+    if resource.resource_type != resource_type {
+        return Err(Issue::new(
+            "invalid",
+            format!(
+                "resourceType is {} but the request updates a {resource_type}",
+                resource.resource_type
+            ),
+        )
+        .at("resourceType")
+        .into());
+    }
+    valid_id(id)?;
+    if let Some(body_id) = resource.object.get("id")
+        && body_id.as_str() != Some(id)
+    {
+        return Err(Issue::new(
+            "invalid",
+            format!("the resource's id {body_id} does not match the id being updated ({id})"),
+        )
+        .at(format!("{resource_type}.id"))
+        .into());
+    }
+    Ok(())
 }
 
 fn check_expected(current: &Stored, expected: Option<i64>) -> Result<(), StoreError> {

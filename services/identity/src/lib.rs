@@ -14,12 +14,11 @@ use corridor_proto::identity::v1 as pb;
 use corridor_proto::identity::v1::identity_service_server::{
     IdentityService, IdentityServiceServer,
 };
-use corridor_runtime::resources::{Resources, created, respond, to_proto};
+use corridor_runtime::resources::Resources;
 use corridor_runtime::server::{self, ServeError};
-use corridor_runtime::{ServiceConfig, Shutdown, idempotency_key};
+use corridor_runtime::{ServiceConfig, Shutdown};
 use corridor_store::{Store, StoreError};
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
 
 mod params;
 
@@ -101,120 +100,6 @@ struct Identity {
     resources: Resources,
 }
 
-#[tonic::async_trait]
-impl IdentityService for Identity {
-    async fn create(
-        &self,
-        request: Request<pb::CreateRequest>,
-    ) -> Result<Response<pb::CreateResponse>, Status> {
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let result = self
-            .resources
-            .create(&req.resource, &req.if_none_exist, key.as_deref())
-            .await?;
-        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, outcome = ?result.outcome, replayed = result.replayed, "create");
-        let message = pb::CreateResponse {
-            resource: Some(to_proto(&result.stored)),
-            created: created(&result),
-        };
-        Ok(respond(message, &result))
-    }
-
-    async fn read(
-        &self,
-        request: Request<pb::ReadRequest>,
-    ) -> Result<Response<pb::ReadResponse>, Status> {
-        let req = request.into_inner();
-        let resource = self.resources.read(&req.resource_type, &req.id).await?;
-        Ok(Response::new(pb::ReadResponse {
-            resource: Some(resource),
-        }))
-    }
-
-    async fn vread(
-        &self,
-        request: Request<pb::VreadRequest>,
-    ) -> Result<Response<pb::VreadResponse>, Status> {
-        let req = request.into_inner();
-        let resource = self
-            .resources
-            .vread(&req.resource_type, &req.id, &req.version_id)
-            .await?;
-        Ok(Response::new(pb::VreadResponse {
-            resource: Some(resource),
-        }))
-    }
-
-    async fn update(
-        &self,
-        request: Request<pb::UpdateRequest>,
-    ) -> Result<Response<pb::UpdateResponse>, Status> {
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let result = self
-            .resources
-            .update(
-                &req.resource_type,
-                &req.id,
-                &req.resource,
-                &req.if_match,
-                key.as_deref(),
-            )
-            .await?;
-        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, replayed = result.replayed, "update");
-        Ok(respond(
-            pb::UpdateResponse {
-                resource: Some(to_proto(&result.stored)),
-            },
-            &result,
-        ))
-    }
-
-    async fn delete(
-        &self,
-        request: Request<pb::DeleteRequest>,
-    ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let result = self
-            .resources
-            .delete(&req.resource_type, &req.id, &req.if_match, key.as_deref())
-            .await?;
-        tracing::info!(resource_type = %result.stored.resource_type, id = %result.stored.id, version = result.stored.version, "delete");
-        Ok(respond(
-            pb::DeleteResponse {
-                resource: Some(to_proto(&result.stored)),
-            },
-            &result,
-        ))
-    }
-
-    async fn history(
-        &self,
-        request: Request<pb::HistoryRequest>,
-    ) -> Result<Response<pb::HistoryResponse>, Status> {
-        let req = request.into_inner();
-        let bundle = self
-            .resources
-            .history(&req.resource_type, &req.id, req.count, &req.page_token)
-            .await?;
-        Ok(Response::new(pb::HistoryResponse {
-            bundle: Some(bundle),
-        }))
-    }
-
-    async fn search(
-        &self,
-        request: Request<pb::SearchRequest>,
-    ) -> Result<Response<pb::SearchResponse>, Status> {
-        let req = request.into_inner();
-        let bundle = self
-            .resources
-            .search(&req.resource_type, &req.parameters, &req.page_token)
-            .await?;
-        Ok(Response::new(pb::SearchResponse {
-            bundle: Some(bundle),
-        }))
-    }
+corridor_runtime::fhir_service! {
+    impl IdentityService for Identity, messages pb {}
 }

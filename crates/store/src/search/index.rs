@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{ParamKind, ResourceDef};
+use super::{ParamKind, ResourceDef, SearchParam};
 use crate::{date, text};
 
 /// One value of one search parameter, as stored in `search_index`.
@@ -32,6 +32,27 @@ pub(crate) fn rows(def: &ResourceDef, resource: &Value) -> Vec<IndexRow> {
                         out.push(row);
                     }
                 }
+            }
+        }
+    }
+    out
+}
+
+/// The references (`Type/id`) a resource makes through a reference
+/// parameter.
+pub(crate) fn references(param: &SearchParam, resource: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in param.paths {
+        let mut found = Vec::new();
+        walk(resource, path, &mut found);
+        for row in found
+            .into_iter()
+            .flat_map(|v| values(param.name, param.kind, v))
+        {
+            if let Some(reference) = row.reference
+                && !out.contains(&reference)
+            {
+                out.push(reference);
             }
         }
     }

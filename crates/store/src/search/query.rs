@@ -73,12 +73,21 @@ pub(crate) enum SortKey<'a> {
     Param(&'a SearchParam),
 }
 
+/// One `_include`: the references of `param`, of type `target` if given.
+#[derive(Debug, Clone)]
+pub(crate) struct Include<'a> {
+    pub param: &'a SearchParam,
+    pub target: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Query<'a> {
     pub clauses: Vec<Clause<'a>>,
     pub sort: Vec<(SortKey<'a>, bool)>,
     pub count: i64,
     pub offset: i64,
+    /// Reference parameters whose targets `_include` asks for.
+    pub includes: Vec<Include<'a>>,
     /// The query's parameters other than `_page_token`, for links.
     pub params: Vec<(String, String)>,
     pub fingerprint: String,
@@ -98,6 +107,7 @@ pub(crate) fn parse<'a>(
     let mut clauses = Vec::new();
     let mut sort = Vec::new();
     let mut count = DEFAULT_COUNT;
+    let mut includes = Vec::new();
     let mut token_param = None;
     let mut kept = Vec::new();
     for (raw_name, value) in params {
@@ -162,6 +172,10 @@ pub(crate) fn parse<'a>(
                     sort.push((sort_key, desc));
                 }
             }
+            "_include" => {
+                no_modifier(raw_name, modifier)?;
+                includes.push(include(def, value)?);
+            }
             "_id" => {
                 no_modifier(raw_name, modifier)?;
                 clauses.push(Clause::Id(value.split(',').map(str::to_owned).collect()));
@@ -203,14 +217,52 @@ pub(crate) fn parse<'a>(
         sort,
         count,
         offset,
+        includes,
         params: kept,
         fingerprint,
     })
 }
 
+/// `_include=Type:param[:Target]`: `param` is one of `Type`'s reference
+/// parameters, and `Target`, when given, one of its target types.
+fn include<'a>(def: &'a ResourceDef, value: &str) -> Result<Include<'a>, Issue> {
+    let mut parts = value.split(':');
+    let (source, name, target, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let found = match (source, name, rest) {
+        (Some(source), Some(name), None) if source == def.resource_type => def
+            .param(name)
+            .and_then(|param| match param.kind {
+                ParamKind::Reference(targets) => Some((param, targets)),
+                _ => None,
+            })
+            .filter(|(_, targets)| target.is_none_or(|t| targets.contains(&t))),
+        _ => None,
+    };
+    let Some((param, _)) = found else {
+        let choices: Vec<String> = def
+            .params
+            .iter()
+            .filter(|p| matches!(p.kind, ParamKind::Reference(_)))
+            .map(|p| format!("{}:{}", def.resource_type, p.name))
+            .collect();
+        return Err(Issue::new(
+            "not-supported",
+            format!(
+                "cannot _include '{value}'; this search can include {} (optionally :TargetType)",
+                choices.join(", ")
+            ),
+        )
+        .at("_include"));
+    };
+    Ok(Include {
+        param,
+        target: target.map(str::to_owned),
+    })
+}
+
 fn supported(def: &ResourceDef) -> String {
     let mut names: Vec<&str> = def.params.iter().map(|p| p.name).collect();
-    names.extend(["_id", "_lastUpdated", "_count", "_sort"]);
+    names.extend(["_id", "_lastUpdated", "_count", "_sort", "_include"]);
     names.join(", ")
 }
 

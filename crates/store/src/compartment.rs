@@ -1,0 +1,94 @@
+//! A compartment: every current resource of any type whose reference
+//! parameter names one resource, such as everything whose `patient` is
+//! `Patient/123`. It answers `Patient/$everything`.
+
+use sqlx::Row;
+
+use crate::search::query::{self, DEFAULT_COUNT, MAX_COUNT};
+use corridor_fhir::Issue;
+
+use crate::{Store, StoreError, Stored, date, stored_from_row};
+
+/// One page of a compartment, ordered by type and id.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub entries: Vec<Stored>,
+    pub total: i64,
+    pub next_token: Option<String>,
+}
+
+impl Store {
+    /// Current resources whose parameter `param` refers to `reference`
+    /// (`Type/id`), last updated at or after `since` (a FHIR instant) when
+    /// given.
+    pub async fn compartment(
+        &self,
+        param: &str,
+        reference: &str,
+        since: Option<&str>,
+        count: i64,
+        page_token: Option<&str>,
+    ) -> Result<Slice, StoreError> {
+        let count = if count <= 0 {
+            DEFAULT_COUNT
+        } else {
+            count.min(MAX_COUNT)
+        };
+        let since_ms = match since.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Some(date::parse(s).map(|r| r.lo).ok_or_else(|| {
+                Issue::new(
+                    "invalid",
+                    format!(
+                        "_since must be a FHIR instant such as 2026-01-31T08:00:00Z, not '{s}'"
+                    ),
+                )
+                .at("_since")
+            })?),
+            None => None,
+        };
+        let fingerprint = format!(
+            "compartment:{param}:{reference}:{}:{count}",
+            since_ms.unwrap_or(i64::MIN)
+        );
+        let offset = match page_token.filter(|t| !t.is_empty()) {
+            Some(token) => query::decode_token(token, &fingerprint)?,
+            None => 0,
+        };
+        // Driven from the index rows that name `reference` (index
+        // search_index_ref_any), not from a scan of every resource.
+        let from = "FROM resources r JOIN (SELECT DISTINCT resource_type, resource_id FROM search_index \
+             WHERE ref = $2 AND param = $1) s ON s.resource_type = r.resource_type AND s.resource_id = r.id \
+             WHERE r.deleted = 0 AND r.last_updated_ms >= $3";
+        let lower = since_ms.unwrap_or(i64::MIN);
+        let mut conn = self.inner.pool.acquire().await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {from}"))
+            .bind(param)
+            .bind(reference)
+            .bind(lower)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(&format!(
+            "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content {from} \
+             ORDER BY r.resource_type, r.id LIMIT $4 OFFSET $5"
+        ))
+        .bind(param)
+        .bind(reference)
+        .bind(lower)
+        .bind(count)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
+        let entries = rows
+            .iter()
+            .map(stored_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown = offset + i64::try_from(entries.len()).unwrap_or(i64::MAX);
+        let next_token = (shown < total).then(|| query::encode_token(shown, &fingerprint));
+        Ok(Slice {
+            entries,
+            total,
+            next_token,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! Streams: ordered logs of resources under a key, such as the messages of
+//! one Encounter's consult channel.
+//!
+//! Appending creates the resource and gives it the stream's next sequence
+//! number in the same transaction, so a stream has one total order with no
+//! gaps and nothing is sequenced that was not stored. Readers ask for what
+//! follows the last sequence they saw, and [`Store::watch`] tells them when
+//! to ask again: appends made by this process at once, and, on PostgreSQL,
+//! appends made by any other process through `LISTEN`/`NOTIFY`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corridor_fhir::Validated;
+use sqlx::Row;
+use tokio::sync::broadcast;
+
+use crate::{
+    Backend, Outcome, Store, StoreError, Stored, Tx, body, lock_key, request_hash, retrying,
+    stored_from_row,
+};
+
+/// One resource of a stream, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    pub seq: i64,
+    pub stored: Stored,
+}
+
+/// How many stream names a slow watcher may fall behind before it is told
+/// it lagged (and should re-read everything it follows).
+pub(crate) const WATCH_CAPACITY: usize = 4096;
+
+impl Store {
+    /// Create `resource` and append it to `stream`. A retry with the same
+    /// idempotency key returns the first append and its sequence number.
+    pub async fn append(
+        &self,
+        stream: &str,
+        resource: &Validated,
+        idempotency_key: Option<&str>,
+    ) -> Result<(crate::WriteResult, i64), StoreError> {
+        let def = self.def(&resource.resource_type)?;
+        let hash = request_hash(&["append", stream, &body(&resource.object)]);
+        let result = retrying(|| async {
+            let (_gate, mut tx) = self.begin().await?;
+            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, &hash).await? {
+                let seq = seq_of(&mut tx, stream, &replay.stored).await?;
+                tx.commit().await?;
+                return Ok((replay, seq));
+            }
+            if self.inner.backend == Backend::Postgres {
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(lock_key(&format!("stream:{stream}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let seq: i64 = sqlx::query(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM stream_entries WHERE stream = $1",
+            )
+            .bind(stream)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("next")?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let stored = self
+                .write_version(&mut tx, def, &id, None, Some(&resource.object), "create")
+                .await?;
+            sqlx::query(
+                "INSERT INTO stream_entries (stream, seq, resource_type, id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(stream)
+            .bind(seq)
+            .bind(def.resource_type)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(channel) = &self.inner.notify_channel {
+                // Delivered to every listener when, and only if, this commits.
+                sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS n")
+                    .bind(channel)
+                    .bind(stream)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let result = self
+                .finish(tx, idempotency_key, stored, Outcome::Created)
+                .await?;
+            Ok((result, seq))
+        })
+        .await?;
+        // Readers in this process hear of it at once (no receiver is fine).
+        let _ = self.inner.watch.send(Arc::from(stream));
+        Ok(result)
+    }
+
+    /// Up to `limit` entries of `stream` after sequence `after`, in order.
+    pub async fn stream_after(
+        &self,
+        stream: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content \
+             FROM stream_entries e JOIN resources r ON r.resource_type = e.resource_type AND r.id = e.id \
+             WHERE e.stream = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
+        )
+        .bind(stream)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StreamEntry {
+                    seq: row.try_get("seq")?,
+                    stored: stored_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Names of streams that may have new entries, as appends happen. A
+    /// receiver that lags gets `RecvError::Lagged` and should re-read.
+    pub fn watch(&self) -> broadcast::Receiver<Arc<str>> {
+        self.inner.watch.subscribe()
+    }
+}
+
+async fn seq_of(tx: &mut Tx, stream: &str, stored: &Stored) -> Result<i64, StoreError> {
+    Ok(sqlx::query(
+        "SELECT seq FROM stream_entries WHERE stream = $1 AND resource_type = $2 AND id = $3",
+    )
+    .bind(stream)
+    .bind(&stored.resource_type)
+    .bind(&stored.id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::IdempotencyKeyReused)?
+    .try_get("seq")?)
+}
+
+/// Forward PostgreSQL notifications on `channel` to `watch` until aborted.
+/// When the connection drops, every stream is reported (so that readers
+/// re-read what they may have missed) and the listener reconnects.
+pub(crate) async fn listen(url: String, channel: String, watch: broadcast::Sender<Arc<str>>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(&channel).await {
+                Ok(()) => loop {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => {
+                            let _ = watch.send(Arc::from(notification.payload()));
+                        }
+                        Ok(None) => {
+                            tracing::warn!("stream listener lost its connection; reconnecting");
+                            let _ = watch.send(Arc::from(ALL_STREAMS));
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "stream listener failed");
+                            break;
+                        }
+                    }
+                },
+                Err(err) => tracing::warn!(error = %err, "LISTEN failed"),
+            },
+            Err(err) => tracing::warn!(error = %err, "stream listener cannot connect"),
+        }
+        let _ = watch.send(Arc::from(ALL_STREAMS));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Sent on the watch channel when any stream may have changed unseen.
+pub const ALL_STREAMS: &str = "*";
