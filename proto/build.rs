@@ -8,6 +8,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "corridor/fhir/v1/fhir.proto",
     "corridor/identity/v1/identity.proto",
+    "corridor/encounters/v1/encounters.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

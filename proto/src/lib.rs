@@ -24,6 +24,18 @@ pub mod identity {
     }
 }
 
+/// The encounters service: consultations, their clinical record and the
+/// consult channel.
+pub mod encounters {
+    #[expect(
+        clippy::allow_attributes,
+        reason = "tonic's generated server code carries #[allow] attributes"
+    )]
+    pub mod v1 {
+        tonic::include_proto!("corridor.encounters.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Corridor proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/corridor_descriptor.bin"));

@@ -14,6 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_ENCOUNTERS_ADDR: &str = "127.0.0.1:50052";
+pub const DEFAULT_IDENTITY_DEADLINE_MS: u64 = 3000;
+pub const MAX_CHANNEL_BUFFER: usize = 1 << 20;
 pub const DEFAULT_MAX_RESOURCE_BYTES: usize = corridor_fhir::DEFAULT_MAX_BYTES;
 pub const MAX_MAX_RESOURCE_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -54,6 +57,7 @@ impl Cli {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ServiceName {
     Identity,
+    Encounters,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +82,27 @@ pub struct ServeArgs {
     /// Address the identity service listens on (host:port).
     #[arg(long, env = "CORRIDOR_IDENTITY_ADDR", default_value = DEFAULT_IDENTITY_ADDR)]
     pub identity_addr: SocketAddr,
+
+    /// Database of the encounters service; overrides --database-url.
+    #[arg(long, env = "CORRIDOR_ENCOUNTERS_DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub encounters_database_url: Option<SecretString>,
+
+    /// Address the encounters service listens on (host:port).
+    #[arg(long, env = "CORRIDOR_ENCOUNTERS_ADDR", default_value = DEFAULT_ENCOUNTERS_ADDR)]
+    pub encounters_addr: SocketAddr,
+
+    /// Where other services reach the identity service (http://host:port);
+    /// default: the identity address above.
+    #[arg(long, env = "CORRIDOR_IDENTITY_URL")]
+    pub identity_url: Option<String>,
+
+    /// Milliseconds a call to the identity service may take.
+    #[arg(long, env = "CORRIDOR_IDENTITY_DEADLINE_MS", default_value_t = DEFAULT_IDENTITY_DEADLINE_MS)]
+    pub identity_deadline_ms: u64,
+
+    /// Messages a consult channel reader may fall behind before it is cut off.
+    #[arg(long, env = "CORRIDOR_CHANNEL_BUFFER", default_value_t = corridor_encounters::DEFAULT_CHANNEL_BUFFER)]
+    pub channel_buffer: usize,
 
     /// Largest FHIR resource accepted, in bytes.
     #[arg(long, env = "CORRIDOR_MAX_RESOURCE_BYTES", default_value_t = DEFAULT_MAX_RESOURCE_BYTES)]
@@ -107,6 +132,10 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Node {
     pub services: Vec<Service>,
+    /// How services reach identity.
+    pub identity_url: String,
+    pub identity_deadline: Duration,
+    pub channel_buffer: usize,
 }
 
 impl ServeArgs {
@@ -123,6 +152,33 @@ impl ServeArgs {
                 "CORRIDOR_DB_MAX_CONNECTIONS (--db-max-connections) must be at least 1".to_owned(),
             );
         }
+        if self.identity_deadline_ms == 0 {
+            return Err(
+                "CORRIDOR_IDENTITY_DEADLINE_MS (--identity-deadline-ms) must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if self.channel_buffer == 0 || self.channel_buffer > MAX_CHANNEL_BUFFER {
+            return Err(format!(
+                "CORRIDOR_CHANNEL_BUFFER (--channel-buffer) must be from 1 to {MAX_CHANNEL_BUFFER}, not {}",
+                self.channel_buffer
+            ));
+        }
+        let identity_url = match &self.identity_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.clone(),
+            Some(url) => {
+                return Err(format!(
+                    "CORRIDOR_IDENTITY_URL (--identity-url) must be an http:// or https:// URL, e.g. http://127.0.0.1:50051, not '{url}'"
+                ));
+            }
+            None => {
+                let mut addr = self.identity_addr;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+        };
         let mut names = self.services.clone();
         if names.is_empty() {
             names = ServiceName::value_variants().to_vec();
@@ -142,6 +198,13 @@ impl ServeArgs {
                     "CORRIDOR_IDENTITY_DATABASE_URL",
                     "identity.db",
                     corridor_identity::SCHEMA,
+                ),
+                ServiceName::Encounters => (
+                    self.encounters_addr,
+                    self.encounters_database_url.as_ref(),
+                    "CORRIDOR_ENCOUNTERS_DATABASE_URL",
+                    "encounters.db",
+                    corridor_encounters::SCHEMA,
                 ),
             };
             let (url, var) = match (own_url, self.database_url.as_ref()) {
@@ -176,7 +239,12 @@ impl ServeArgs {
                 store_label,
             });
         }
-        Ok(Node { services })
+        Ok(Node {
+            services,
+            identity_url,
+            identity_deadline: Duration::from_millis(self.identity_deadline_ms),
+            channel_buffer: self.channel_buffer,
+        })
     }
 }
 
@@ -244,11 +312,35 @@ mod tests {
     #[test]
     fn defaults_put_each_service_in_a_sqlite_file_under_data() {
         let node = serve_args(&["--data-dir", "/tmp/x"]).validate().unwrap();
-        assert_eq!(node.services.len(), 1);
+        let urls: Vec<&str> = node
+            .services
+            .iter()
+            .map(|s| s.config.store.url.expose_secret())
+            .collect();
         assert_eq!(
-            node.services[0].config.store.url.expose_secret(),
-            "sqlite:///tmp/x/identity.db"
+            urls,
+            [
+                "sqlite:///tmp/x/identity.db",
+                "sqlite:///tmp/x/encounters.db"
+            ]
         );
+        assert_eq!(node.identity_url, "http://127.0.0.1:50051");
+    }
+
+    #[test]
+    fn encounters_reach_identity_on_its_address_unless_told_otherwise() {
+        let node = serve_args(&["--identity-addr", "0.0.0.0:7000"])
+            .validate()
+            .unwrap();
+        assert_eq!(node.identity_url, "http://127.0.0.1:7000");
+        let node = serve_args(&["--identity-url", "http://identity:50051"])
+            .validate()
+            .unwrap();
+        assert_eq!(node.identity_url, "http://identity:50051");
+        let err = serve_args(&["--identity-url", "identity:50051"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("CORRIDOR_IDENTITY_URL"), "{err}");
     }
 
     #[test]

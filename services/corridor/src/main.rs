@@ -1,8 +1,8 @@
 //! `corridor`: one binary for a whole node or any one of its services.
 //!
-//! `corridor` (or `corridor serve`) runs every service of a node in one
-//! process with SQLite files under `./data`; `corridor serve --service
-//! identity` runs one service alone, which is how a production deployment
+//! `corridor` (or `corridor serve`) runs every service of a node (identity
+//! and encounters) in one process with SQLite files under `./data`;
+//! `corridor serve --service identity` runs one service alone, which is how a production deployment
 //! runs it. Every setting is a flag with an environment variable, and all of
 //! them are checked before any port is bound.
 
@@ -68,6 +68,24 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                 println!(
                     "identity   listening on {}  (gRPC; store: {})",
                     app.local_addr(),
+                    service.store_label
+                );
+                running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+            }
+            ServiceName::Encounters => {
+                let config = corridor_encounters::EncountersConfig {
+                    service: service.config.clone(),
+                    identity_url: node.identity_url.clone(),
+                    identity_deadline: node.identity_deadline,
+                    channel_buffer: node.channel_buffer,
+                };
+                let app = corridor_encounters::Application::build(config)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("encounters: {e}"))?;
+                println!(
+                    "encounters listening on {}  (gRPC; identity at {}; store: {})",
+                    app.local_addr(),
+                    node.identity_url,
                     service.store_label
                 );
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));

@@ -1,0 +1,197 @@
+//! The encounters service's link to the identity service: the Patient check
+//! every write passes, and reads of identity's resources for `_include` and
+//! `Patient/$everything`. Every call has a deadline and carries the current
+//! trace context.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use corridor_fhir::{Issue, Validated};
+use corridor_proto::fhir::v1::Resource;
+use corridor_proto::identity::v1::ReadRequest;
+use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use corridor_runtime::ApiError;
+use corridor_runtime::resources::{Check, Fetch, Guard, Refusal, Resolver};
+use serde_json::Value;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::params::PATIENT_ELEMENT;
+
+/// The types the identity service owns.
+const IDENTITY_TYPES: &[&str] = &["Patient", "Organization", "Practitioner"];
+
+/// A lazily connected client of the identity service.
+#[derive(Debug, Clone)]
+pub struct IdentityLink {
+    client: IdentityServiceClient<Channel>,
+    deadline: Duration,
+}
+
+impl IdentityLink {
+    /// A client of the identity service at `url` (e.g.
+    /// `http://127.0.0.1:50051`). It connects on first use, so this service
+    /// starts even while identity is down, and answers UNAVAILABLE then.
+    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(deadline)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Self {
+            client: IdentityServiceClient::new(channel),
+            deadline,
+        })
+    }
+
+    /// The current version of `resource_type/id` in identity, or None when
+    /// identity does not have it or it was deleted.
+    pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Resource>, ApiError> {
+        let mut request = tonic::Request::new(ReadRequest {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+        });
+        request.set_timeout(self.deadline);
+        corridor_runtime::telemetry::inject_current(request.metadata_mut());
+        let mut client = self.client.clone();
+        let call = tokio::time::timeout(self.deadline, client.read(request)).await;
+        let unreachable = |why: String| {
+            ApiError::Unavailable(Issue::new(
+                "transient",
+                format!(
+                    "the identity service could not be asked about {resource_type}/{id} ({why}); nothing was written; retry later"
+                ),
+            ))
+        };
+        match call {
+            Err(_) => Err(unreachable(format!(
+                "no answer within {} ms",
+                self.deadline.as_millis()
+            ))),
+            Ok(Ok(response)) => Ok(response.into_inner().resource),
+            Ok(Err(status)) => match status.code() {
+                Code::NotFound | Code::InvalidArgument => Ok(None),
+                Code::DeadlineExceeded => Err(unreachable(format!(
+                    "no answer within {} ms",
+                    self.deadline.as_millis()
+                ))),
+                code => {
+                    tracing::warn!(?code, message = status.message(), "identity call failed");
+                    Err(unreachable(format!("it answered {code:?}")))
+                }
+            },
+        }
+    }
+}
+
+impl Resolver for IdentityLink {
+    fn fetch<'a>(&'a self, resource_type: &'a str, id: &'a str) -> Fetch<'a> {
+        Box::pin(async move {
+            if IDENTITY_TYPES.contains(&resource_type) {
+                self.read(resource_type, id).await
+            } else {
+                Ok(None)
+            }
+        })
+    }
+}
+
+/// Every write that names a Patient must name one the identity registry
+/// has. Each distinct Patient is asked about once per request.
+impl Guard for IdentityLink {
+    fn check<'a>(&'a self, resources: &'a [&'a Validated]) -> Check<'a> {
+        Box::pin(async move {
+            // Patient id -> (index of the first resource naming it, element).
+            let mut wanted: HashMap<String, (usize, String)> = HashMap::new();
+            let mut order = Vec::new();
+            for (index, resource) in resources.iter().enumerate() {
+                let Some(patient) = patient_reference(resource)
+                    .map_err(|issue| refuse(index, ApiError::Invalid(issue)))?
+                else {
+                    continue;
+                };
+                let (id, element) = patient;
+                if !wanted.contains_key(&id) {
+                    order.push(id.clone());
+                    wanted.insert(id, (index, element));
+                }
+            }
+            let answers =
+                futures::future::join_all(order.iter().map(|id| self.read("Patient", id))).await;
+            for (id, answer) in order.iter().zip(answers) {
+                let (index, element) = &wanted[id];
+                match answer {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        return Err(refuse(
+                            *index,
+                            ApiError::Invalid(
+                                Issue::new(
+                                    "not-found",
+                                    format!(
+                                        "{element} refers to Patient/{id}, which the identity registry does not have; register the patient first, or correct the reference"
+                                    ),
+                                )
+                                .at(element.clone()),
+                            ),
+                        ));
+                    }
+                    Err(err) => return Err(refuse(*index, err)),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn refuse(index: usize, error: ApiError) -> Refusal {
+    Refusal { index, error }
+}
+
+/// The id of the Patient `resource` is about, with the element naming it
+/// (e.g. `Observation.subject`), or None when it names none. A reference
+/// that names a Patient in a way this node cannot check (another server's
+/// URL, a contained resource, an identifier alone) is refused.
+fn patient_reference(resource: &Validated) -> Result<Option<(String, String)>, Issue> {
+    let Some((_, name)) = PATIENT_ELEMENT
+        .iter()
+        .find(|(t, _)| *t == resource.resource_type)
+    else {
+        return Ok(None);
+    };
+    let element = format!("{}.{name}", resource.resource_type);
+    let Some(value) = resource.object.get(*name) else {
+        return Ok(None);
+    };
+    let unusable = |why: &str| {
+        Issue::new(
+            "invalid",
+            format!("{element} {why}; refer to a registered Patient as Patient/[id]"),
+        )
+        .at(element.clone())
+    };
+    let Some(reference) = value.get("reference").and_then(Value::as_str) else {
+        let names_patient = value
+            .get("type")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t == "Patient");
+        return if names_patient {
+            Err(unusable("has no reference this node can check"))
+        } else {
+            Ok(None)
+        };
+    };
+    let mut parts = reference.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("Patient"), Some(id), rest)
+            if !id.is_empty() && rest.is_none_or(|r| r == "_history") =>
+        {
+            Ok(Some((id.to_owned(), element)))
+        }
+        _ if reference.starts_with('#') => Err(unusable("refers to a contained Patient")),
+        _ if reference.contains("://") || reference.starts_with("urn:") => Err(unusable(&format!(
+            "refers to '{reference}', which is not in this node's registry"
+        ))),
+        // Another subject type (Group, Device, Location…) is not a Patient.
+        _ => Ok(None),
+    }
+}

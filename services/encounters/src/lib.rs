@@ -1,0 +1,266 @@
+//! The encounters service: the clinical record of consultations, so that
+//! the next clinician who sees a migrant can read what the last one did,
+//! and the real-time consult channel of a teleconsultation.
+//!
+//! It serves Encounter, Observation, Condition, Communication, Immunization,
+//! AllergyIntolerance, MedicationStatement and DocumentReference over
+//! `corridor.encounters.v1.EncountersService`: the FHIR interactions, FHIR
+//! transactions, `RecordConsultation`, `Patient/$everything`, and the
+//! consult channel (`SendMessage`, `OpenChannel`).
+//!
+//! Every Patient a write names is checked with the identity service first
+//! ([`identity`]), with a deadline and the caller's trace context; if
+//! identity cannot answer, the write fails with UNAVAILABLE and nothing is
+//! stored.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corridor_proto::encounters::v1 as pb;
+use corridor_proto::encounters::v1::encounters_service_server::{
+    EncountersService, EncountersServiceServer,
+};
+use corridor_runtime::resources::{Resources, respond, respond_replayed};
+use corridor_runtime::server::{self, ServeError};
+use corridor_runtime::{ApiError, ServiceConfig, Shutdown, idempotency_key};
+use corridor_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+pub mod channel;
+pub mod consultation;
+mod everything;
+pub mod identity;
+mod params;
+
+pub use params::RESOURCES;
+
+use identity::IdentityLink;
+
+/// Full gRPC name of the service, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "corridor.encounters.v1.EncountersService";
+/// PostgreSQL schema of the service's tables.
+pub const SCHEMA: &str = "encounters";
+/// How long a call to the identity service may take, by default.
+pub const DEFAULT_IDENTITY_DEADLINE: Duration = Duration::from_secs(3);
+/// Messages a consult channel reader may fall behind before it is cut off,
+/// by default.
+pub const DEFAULT_CHANNEL_BUFFER: usize = 256;
+
+/// The encounters service's configuration.
+#[derive(Debug, Clone)]
+pub struct EncountersConfig {
+    pub service: ServiceConfig,
+    /// The identity service, e.g. `http://127.0.0.1:50051`.
+    pub identity_url: String,
+    pub identity_deadline: Duration,
+    /// Per-reader buffer of the consult channel, in messages.
+    pub channel_buffer: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("encounters store: {0}")]
+    Store(#[from] StoreError),
+    #[error("identity service URL: {0}")]
+    IdentityUrl(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The encounters service, built and bound, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    handler: Encounters,
+    config: EncountersConfig,
+}
+
+impl Application {
+    /// Connect the store and run its migrations, prepare the (lazy) identity
+    /// client, then bind the port.
+    pub async fn build(config: EncountersConfig) -> Result<Self, BuildError> {
+        let identity = IdentityLink::new(&config.identity_url, config.identity_deadline)?;
+        let store = Store::connect(&config.service.store, RESOURCES).await?;
+        let listener = server::bind(config.service.listen).await?;
+        let local_addr = server::local_addr(&listener)?;
+        let link = Arc::new(identity.clone());
+        let resources = Resources::new(store, config.service.limits)
+            .with_guard(link.clone())
+            .with_resolver(link);
+        Ok(Self {
+            listener,
+            local_addr,
+            handler: Encounters {
+                resources,
+                identity,
+                channel_buffer: config.channel_buffer,
+            },
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serve until `shutdown`, then drain within the grace period and close
+    /// the store.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
+        let store = self.handler.resources.store().clone();
+        // A transaction Bundle may hold many resources; the Bundle limit
+        // (the resource limit) answers with an OperationOutcome first.
+        let max_message = self
+            .config
+            .service
+            .limits
+            .max_bytes
+            .saturating_add(64 * 1024);
+        let service =
+            EncountersServiceServer::new(self.handler).max_decoding_message_size(max_message);
+        let ready = {
+            let store = store.clone();
+            async move { store.ping().await.is_ok() }
+        };
+        let result = server::serve(
+            self.listener,
+            tonic::service::Routes::new(service),
+            SERVICE_NAME,
+            ready,
+            shutdown,
+            self.config.service.shutdown_grace,
+        )
+        .await;
+        store.close().await;
+        result
+    }
+}
+
+/// The gRPC handlers.
+#[derive(Debug)]
+struct Encounters {
+    resources: Resources,
+    identity: IdentityLink,
+    channel_buffer: usize,
+}
+
+impl Encounters {
+    async fn transaction(
+        &self,
+        bundle: &str,
+        key: Option<&str>,
+        consultation: bool,
+    ) -> Result<
+        (
+            corridor_store::TxResult,
+            corridor_proto::fhir::v1::Bundle,
+            usize,
+        ),
+        ApiError,
+    > {
+        let requests = self.resources.parse_transaction(bundle)?;
+        let encounter = if consultation {
+            consultation::check(&requests)?
+        } else {
+            0
+        };
+        let (result, bundle) = self.resources.transaction(&requests, key).await?;
+        tracing::info!(
+            entries = result.entries.len(),
+            replayed = result.replayed,
+            consultation,
+            "transaction"
+        );
+        Ok((result, bundle, encounter))
+    }
+}
+
+corridor_runtime::fhir_service! {
+    impl EncountersService for Encounters, messages pb {
+        async fn transaction(
+            &self,
+            request: Request<pb::TransactionRequest>,
+        ) -> Result<Response<pb::TransactionResponse>, Status> {
+            let key = idempotency_key(&request)?;
+            let (result, bundle, _) = self
+                .transaction(&request.get_ref().bundle, key.as_deref(), false)
+                .await?;
+            Ok(respond_replayed(
+                pb::TransactionResponse {
+                    bundle: Some(bundle),
+                },
+                result.replayed,
+            ))
+        }
+
+        async fn record_consultation(
+            &self,
+            request: Request<pb::RecordConsultationRequest>,
+        ) -> Result<Response<pb::RecordConsultationResponse>, Status> {
+            let key = idempotency_key(&request)?;
+            let (result, bundle, encounter) = self
+                .transaction(&request.get_ref().bundle, key.as_deref(), true)
+                .await?;
+            let encounter_id = result
+                .entries
+                .get(encounter)
+                .map(|e| e.stored.id.clone())
+                .unwrap_or_default();
+            Ok(respond_replayed(
+                pb::RecordConsultationResponse {
+                    bundle: Some(bundle),
+                    encounter_id,
+                },
+                result.replayed,
+            ))
+        }
+
+        async fn everything(
+            &self,
+            request: Request<pb::EverythingRequest>,
+        ) -> Result<Response<pb::EverythingResponse>, Status> {
+            let bundle = everything::everything(
+                self.resources.store(),
+                &self.identity,
+                request.get_ref(),
+            )
+            .await?;
+            Ok(Response::new(pb::EverythingResponse {
+                bundle: Some(bundle),
+            }))
+        }
+
+        async fn send_message(
+            &self,
+            request: Request<pb::SendMessageRequest>,
+        ) -> Result<Response<pb::SendMessageResponse>, Status> {
+            let key = idempotency_key(&request)?;
+            let (result, message) =
+                channel::send(&self.resources, request.get_ref(), key.as_deref()).await?;
+            tracing::info!(encounter = %request.get_ref().encounter_id, sequence = message.sequence, replayed = result.replayed, "message");
+            Ok(respond(
+                pb::SendMessageResponse {
+                    message: Some(message),
+                },
+                &result,
+            ))
+        }
+
+        type OpenChannelStream = channel::Messages;
+
+        async fn open_channel(
+            &self,
+            request: Request<pb::OpenChannelRequest>,
+        ) -> Result<Response<Self::OpenChannelStream>, Status> {
+            let stream = channel::open(
+                self.resources.store(),
+                request.get_ref(),
+                self.channel_buffer,
+            )
+            .await?;
+            Ok(Response::new(stream))
+        }
+    }
+}

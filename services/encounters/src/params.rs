@@ -1,0 +1,217 @@
+//! The encounters service's resource types and their search parameters:
+//! FHIR R4's names for each, plus the common names (`patient`,
+//! `encounter`, `code`, `date`) where FHIR names them differently.
+
+use corridor_store::{ParamKind, ResourceDef, SearchParam};
+
+const fn param(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> SearchParam {
+    SearchParam { name, kind, paths }
+}
+
+const fn token(name: &'static str, paths: &'static [&'static str]) -> SearchParam {
+    param(name, ParamKind::Token, paths)
+}
+
+const fn date(name: &'static str, paths: &'static [&'static str]) -> SearchParam {
+    param(name, ParamKind::Date, paths)
+}
+
+const PATIENT_ONLY: &[&str] = &["Patient"];
+const SUBJECTS: &[&str] = &["Patient", "Group"];
+const ENCOUNTER_ONLY: &[&str] = &["Encounter"];
+const PEOPLE: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "RelatedPerson",
+    "Patient",
+    "Organization",
+];
+
+/// `patient` (the subject when it is a Patient) and `subject`.
+const fn patient(path: &'static [&'static str]) -> SearchParam {
+    param("patient", ParamKind::Reference(PATIENT_ONLY), path)
+}
+
+const fn subject(path: &'static [&'static str]) -> SearchParam {
+    param("subject", ParamKind::Reference(SUBJECTS), path)
+}
+
+const fn encounter(path: &'static [&'static str]) -> SearchParam {
+    param("encounter", ParamKind::Reference(ENCOUNTER_ONLY), path)
+}
+
+const IDENTIFIER: SearchParam = token("identifier", &["identifier"]);
+const STATUS: SearchParam = token("status", &["status"]);
+const CATEGORY: SearchParam = token("category", &["category"]);
+
+const ENCOUNTER: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    date("date", &["period"]),
+    STATUS,
+    token("class", &["class"]),
+    token("type", &["type"]),
+    param(
+        "participant",
+        ParamKind::Reference(&["Practitioner", "PractitionerRole", "RelatedPerson"]),
+        &["participant.individual"],
+    ),
+    token("participant-type", &["participant.type"]),
+    param(
+        "service-provider",
+        ParamKind::Reference(&["Organization"]),
+        &["serviceProvider"],
+    ),
+    token("reason-code", &["reasonCode"]),
+];
+
+const OBSERVATION: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    token("code", &["code"]),
+    date(
+        "date",
+        &["effectiveDateTime", "effectivePeriod", "effectiveInstant"],
+    ),
+    STATUS,
+    CATEGORY,
+];
+
+const CONDITION: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    token("code", &["code"]),
+    date("onset-date", &["onsetDateTime", "onsetPeriod"]),
+    date("recorded-date", &["recordedDate"]),
+    token("clinical-status", &["clinicalStatus"]),
+    token("verification-status", &["verificationStatus"]),
+    CATEGORY,
+];
+
+const COMMUNICATION: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    date("sent", &["sent"]),
+    date("received", &["received"]),
+    param("sender", ParamKind::Reference(PEOPLE), &["sender"]),
+    param("recipient", ParamKind::Reference(PEOPLE), &["recipient"]),
+    STATUS,
+    CATEGORY,
+];
+
+const IMMUNIZATION: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["patient"]),
+    encounter(&["encounter"]),
+    token("vaccine-code", &["vaccineCode"]),
+    token("code", &["vaccineCode"]),
+    date("date", &["occurrenceDateTime"]),
+    STATUS,
+];
+
+const ALLERGY_INTOLERANCE: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["patient"]),
+    encounter(&["encounter"]),
+    token("code", &["code", "reaction.substance"]),
+    date("date", &["recordedDate"]),
+    date("onset-date", &["onsetDateTime", "onsetPeriod"]),
+    token("clinical-status", &["clinicalStatus"]),
+    token("verification-status", &["verificationStatus"]),
+    token("criticality", &["criticality"]),
+    CATEGORY,
+];
+
+const MEDICATION_STATEMENT: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["context"]),
+    param(
+        "context",
+        ParamKind::Reference(&["Encounter", "EpisodeOfCare"]),
+        &["context"],
+    ),
+    token("code", &["medicationCodeableConcept"]),
+    date("effective", &["effectiveDateTime", "effectivePeriod"]),
+    date("date", &["effectiveDateTime", "effectivePeriod"]),
+    STATUS,
+    CATEGORY,
+];
+
+const DOCUMENT_REFERENCE: &[SearchParam] = &[
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["context.encounter"]),
+    token("type", &["type"]),
+    token("code", &["type"]),
+    date("date", &["date"]),
+    date("period", &["context.period"]),
+    STATUS,
+    CATEGORY,
+];
+
+/// The types the encounters service owns.
+pub const RESOURCES: &[ResourceDef] = &[
+    ResourceDef {
+        resource_type: "Encounter",
+        params: ENCOUNTER,
+        sortable: &["date"],
+    },
+    ResourceDef {
+        resource_type: "Observation",
+        params: OBSERVATION,
+        sortable: &["date"],
+    },
+    ResourceDef {
+        resource_type: "Condition",
+        params: CONDITION,
+        sortable: &["onset-date", "recorded-date"],
+    },
+    ResourceDef {
+        resource_type: "Communication",
+        params: COMMUNICATION,
+        sortable: &["sent", "received"],
+    },
+    ResourceDef {
+        resource_type: "Immunization",
+        params: IMMUNIZATION,
+        sortable: &["date"],
+    },
+    ResourceDef {
+        resource_type: "AllergyIntolerance",
+        params: ALLERGY_INTOLERANCE,
+        sortable: &["date", "onset-date"],
+    },
+    ResourceDef {
+        resource_type: "MedicationStatement",
+        params: MEDICATION_STATEMENT,
+        sortable: &["effective", "date"],
+    },
+    ResourceDef {
+        resource_type: "DocumentReference",
+        params: DOCUMENT_REFERENCE,
+        sortable: &["date", "period"],
+    },
+];
+
+/// Where each type names the Patient it is about: the element a write is
+/// checked at, and the search parameter of the patient compartment.
+pub const PATIENT_ELEMENT: &[(&str, &str)] = &[
+    ("Encounter", "subject"),
+    ("Observation", "subject"),
+    ("Condition", "subject"),
+    ("Communication", "subject"),
+    ("Immunization", "patient"),
+    ("AllergyIntolerance", "patient"),
+    ("MedicationStatement", "subject"),
+    ("DocumentReference", "subject"),
+];
