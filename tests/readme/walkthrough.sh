@@ -13,9 +13,11 @@ trap cleanup EXIT
 
 "$bin" serve --data-dir "$work/data" > "$work/node.log" 2>&1 &
 node=$!
-for _ in $(seq 1 100); do
-    grpcurl -plaintext localhost:50051 grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
-    sleep 0.2
+for port in 50051 50052; do
+    for _ in $(seq 1 100); do
+        grpcurl -plaintext "localhost:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
+        sleep 0.2
+    done
 done
 
 python3 - "$work/session.sh" <<'PY'
@@ -47,6 +49,17 @@ expect "Code: FailedPrecondition" "a stale If-Match is refused"
 expect "conflict" "the OperationOutcome names the conflict"
 expect "Code: InvalidArgument" "bad input is refused"
 expect "Patient.gender" "the bad element is named"
+expect "201 Created  Encounter/" "the consultation's Encounter is stored"
+expect "201 Created  Condition/" "all of the consultation is stored"
+expect '{"sequence":"3"}' "the third message gets sequence 3"
+expect '{"sequence":"1","text":"How is the headache today?"}' "the channel delivers the first message"
+expect '{"sequence":"3","text":"أفضل، شكرا"}' "the channel delivers the patient's answer in order"
+expect '{"resumed":"3"}' "a resumed reader gets what it missed"
+resumed=$(grep -c '"resumed"' "$work/out.txt" || true)
+[ "$resumed" = 1 ] || { echo "MISSING: exactly one message after sequence 2 (saw $resumed)"; status=1; }
+expect "3 Communication" "\$everything holds the three messages"
+expect "1 Patient" "\$everything holds the patient"
+expect "include  Patient" "_include=Encounter:subject adds the Patient"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 

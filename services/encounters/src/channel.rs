@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use corridor_fhir::Issue;
 use corridor_proto::encounters::v1::{ConsultMessage, OpenChannelRequest, SendMessageRequest};
-use corridor_runtime::ApiError;
+use corridor_runtime::{ApiError, Shutdown};
 use corridor_runtime::resources::{Resources, to_proto};
 use corridor_store::{ALL_STREAMS, Store, StreamEntry, WriteResult};
 use futures::Stream;
@@ -138,6 +138,7 @@ pub async fn open(
     store: &Store,
     request: &OpenChannelRequest,
     buffer: usize,
+    shutdown: Shutdown,
 ) -> Result<Messages, ApiError> {
     store.read("Encounter", &request.encounter_id).await?;
     if request.after_sequence < 0 {
@@ -157,9 +158,14 @@ pub async fn open(
         tx,
         cut_off: cut_off.clone(),
         buffer,
+        shutdown,
     };
     tokio::spawn(reader.run());
-    Ok(Box::pin(Delivery { rx, cut_off }))
+    Ok(Box::pin(Delivery {
+        rx,
+        cut_off,
+        ended: false,
+    }))
 }
 
 /// One connected reader: moves messages from the database into its buffer.
@@ -171,6 +177,9 @@ struct Reader {
     tx: mpsc::Sender<Result<ConsultMessage, tonic::Status>>,
     cut_off: Arc<Mutex<Option<tonic::Status>>>,
     buffer: usize,
+    /// Ends the reader when the service stops, so that shutdown is not held
+    /// up by open channels.
+    shutdown: Shutdown,
 }
 
 impl Reader {
@@ -200,6 +209,14 @@ impl Reader {
             }
             tokio::select! {
                 () = self.tx.closed() => return,
+                () = self.shutdown.clone().wait() => {
+                    let issue = Issue::new(
+                        "transient",
+                        "the service is stopping; open the channel again (on any replica) with after_sequence set to the last sequence you received",
+                    );
+                    self.cut(corridor_runtime::outcome::status(tonic::Code::Unavailable, &issue));
+                    return;
+                }
                 () = tokio::time::sleep(IDLE_POLL) => {}
                 woke = wait_for(&mut watch, &self.stream) => {
                     if woke.is_err() {
@@ -232,13 +249,21 @@ impl Reader {
                         self.buffer
                     ),
                 );
-                let status =
-                    corridor_runtime::outcome::status(tonic::Code::ResourceExhausted, &issue);
-                if let Ok(mut cut) = self.cut_off.lock() {
-                    *cut = Some(status);
-                }
+                self.cut(corridor_runtime::outcome::status(
+                    tonic::Code::ResourceExhausted,
+                    &issue,
+                ));
                 false
             }
+        }
+    }
+
+    /// End the client's stream with `status` at its next read, whatever is
+    /// still buffered. The caller then returns, and dropping the sender
+    /// wakes a client waiting on an empty buffer.
+    fn cut(&self, status: tonic::Status) {
+        if let Ok(mut cut) = self.cut_off.lock() {
+            *cut = Some(status);
         }
     }
 }
@@ -264,6 +289,8 @@ async fn wait_for(
 struct Delivery {
     rx: mpsc::Receiver<Result<ConsultMessage, tonic::Status>>,
     cut_off: Arc<Mutex<Option<tonic::Status>>>,
+    /// Set once the cut-off status has been yielded: nothing follows it.
+    ended: bool,
 }
 
 impl Stream for Delivery {
@@ -273,12 +300,24 @@ impl Stream for Delivery {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
         let cut = self.cut_off.lock().ok().and_then(|mut cut| cut.take());
         if let Some(status) = cut {
+            self.ended = true;
             self.rx.close();
             return std::task::Poll::Ready(Some(Err(status)));
         }
-        self.rx.poll_recv(cx)
+        match self.rx.poll_recv(cx) {
+            // The reader may have been cut off just before it let go.
+            std::task::Poll::Ready(None) => {
+                let cut = self.cut_off.lock().ok().and_then(|mut cut| cut.take());
+                self.ended = true;
+                std::task::Poll::Ready(cut.map(Err))
+            }
+            other => other,
+        }
     }
 }
 

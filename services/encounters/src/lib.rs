@@ -74,7 +74,8 @@ pub enum BuildError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    handler: Encounters,
+    resources: Resources,
+    identity: IdentityLink,
     config: EncountersConfig,
 }
 
@@ -93,11 +94,8 @@ impl Application {
         Ok(Self {
             listener,
             local_addr,
-            handler: Encounters {
-                resources,
-                identity,
-                channel_buffer: config.channel_buffer,
-            },
+            resources,
+            identity,
             config,
         })
     }
@@ -109,7 +107,13 @@ impl Application {
     /// Serve until `shutdown`, then drain within the grace period and close
     /// the store.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
-        let store = self.handler.resources.store().clone();
+        let store = self.resources.store().clone();
+        let handler = Encounters {
+            resources: self.resources,
+            identity: self.identity,
+            channel_buffer: self.config.channel_buffer,
+            shutdown: shutdown.clone(),
+        };
         // A transaction Bundle may hold many resources; the Bundle limit
         // (the resource limit) answers with an OperationOutcome first.
         let max_message = self
@@ -119,7 +123,7 @@ impl Application {
             .max_bytes
             .saturating_add(64 * 1024);
         let service =
-            EncountersServiceServer::new(self.handler).max_decoding_message_size(max_message);
+            EncountersServiceServer::new(handler).max_decoding_message_size(max_message);
         let ready = {
             let store = store.clone();
             async move { store.ping().await.is_ok() }
@@ -144,6 +148,8 @@ struct Encounters {
     resources: Resources,
     identity: IdentityLink,
     channel_buffer: usize,
+    /// Ends open consult channels when the service stops.
+    shutdown: Shutdown,
 }
 
 impl Encounters {
@@ -258,6 +264,7 @@ corridor_runtime::fhir_service! {
                 self.resources.store(),
                 request.get_ref(),
                 self.channel_buffer,
+                self.shutdown.clone(),
             )
             .await?;
             Ok(Response::new(stream))
