@@ -59,7 +59,7 @@ buf-lint:
     cd proto && "$tools/node_modules/.bin/buf" lint
 
 # Benchmarks (release profile). Figures are printed, never asserted.
-bench: bench-validate bench-identity
+bench: bench-validate bench-identity bench-consult
 
 # FHIR validation throughput on the HL7 examples and the Synthea sample.
 bench-validate:
@@ -69,6 +69,12 @@ bench-validate:
 # CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL.
 bench-identity:
     cargo bench -p corridor-tests --bench identity
+
+# The consult channel: messages per second and end-to-end latency (p50, p99)
+# from one client to another, on SQLite and, when CORRIDOR_TEST_POSTGRES_URL
+# is set, PostgreSQL.
+bench-consult:
+    cargo bench -p corridor-tests --bench consult
 
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:
