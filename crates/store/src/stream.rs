@@ -16,7 +16,7 @@ use sqlx::Row;
 use tokio::sync::broadcast;
 
 use crate::{
-    Backend, Outcome, Store, StoreError, Stored, Tx, body, lock_key, request_hash, retrying,
+    Backend, Outcome, Store, StoreError, Stored, Tx, lock_key, request_hash, retrying,
     stored_from_row,
 };
 
@@ -34,14 +34,18 @@ pub(crate) const WATCH_CAPACITY: usize = 4096;
 impl Store {
     /// Create `resource` and append it to `stream`. A retry with the same
     /// idempotency key returns the first append and its sequence number.
+    /// `request` is what the client sent, as the caller renders it: a retry
+    /// must match it, whereas the stored resource may hold values the server
+    /// made (such as the time it was sent), which differ between attempts.
     pub async fn append(
         &self,
         stream: &str,
         resource: &Validated,
         idempotency_key: Option<&str>,
+        request: &str,
     ) -> Result<(crate::WriteResult, i64), StoreError> {
         let def = self.def(&resource.resource_type)?;
-        let hash = request_hash(&["append", stream, &body(&resource.object)]);
+        let hash = request_hash(&["append", stream, request]);
         let result = retrying(|| async {
             let (_gate, mut tx) = self.begin().await?;
             if let Some(replay) = self.claim_key(&mut tx, idempotency_key, &hash).await? {

@@ -17,6 +17,7 @@ pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_ENCOUNTERS_ADDR: &str = "127.0.0.1:50052";
 pub const DEFAULT_IDENTITY_DEADLINE_MS: u64 = 3000;
 pub const MAX_CHANNEL_BUFFER: usize = 1 << 20;
+pub const DEFAULT_CHANNEL_STALL_MS: u64 = 5000;
 pub const DEFAULT_MAX_RESOURCE_BYTES: usize = corridor_fhir::DEFAULT_MAX_BYTES;
 pub const MAX_MAX_RESOURCE_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -100,9 +101,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_IDENTITY_DEADLINE_MS", default_value_t = DEFAULT_IDENTITY_DEADLINE_MS)]
     pub identity_deadline_ms: u64,
 
-    /// Messages a consult channel reader may fall behind before it is cut off.
+    /// Messages buffered for each consult channel reader.
     #[arg(long, env = "CORRIDOR_CHANNEL_BUFFER", default_value_t = corridor_encounters::DEFAULT_CHANNEL_BUFFER)]
     pub channel_buffer: usize,
+
+    /// Milliseconds a consult channel reader may leave its full buffer unread
+    /// while messages wait, before it is cut off.
+    #[arg(long, env = "CORRIDOR_CHANNEL_STALL_MS", default_value_t = DEFAULT_CHANNEL_STALL_MS)]
+    pub channel_stall_ms: u64,
 
     /// Largest FHIR resource accepted, in bytes.
     #[arg(long, env = "CORRIDOR_MAX_RESOURCE_BYTES", default_value_t = DEFAULT_MAX_RESOURCE_BYTES)]
@@ -136,6 +142,7 @@ pub struct Node {
     pub identity_url: String,
     pub identity_deadline: Duration,
     pub channel_buffer: usize,
+    pub channel_stall: Duration,
 }
 
 impl ServeArgs {
@@ -163,6 +170,11 @@ impl ServeArgs {
                 "CORRIDOR_CHANNEL_BUFFER (--channel-buffer) must be from 1 to {MAX_CHANNEL_BUFFER}, not {}",
                 self.channel_buffer
             ));
+        }
+        if self.channel_stall_ms == 0 {
+            return Err(
+                "CORRIDOR_CHANNEL_STALL_MS (--channel-stall-ms) must be at least 1".to_owned(),
+            );
         }
         let identity_url = match &self.identity_url {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.clone(),
@@ -244,6 +256,7 @@ impl ServeArgs {
             identity_url,
             identity_deadline: Duration::from_millis(self.identity_deadline_ms),
             channel_buffer: self.channel_buffer,
+            channel_stall: Duration::from_millis(self.channel_stall_ms),
         })
     }
 }

@@ -78,6 +78,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     identity_url: node.identity_url.clone(),
                     identity_deadline: node.identity_deadline,
                     channel_buffer: node.channel_buffer,
+                    channel_stall: node.channel_stall,
                 };
                 let app = corridor_encounters::Application::build(config)
                     .await

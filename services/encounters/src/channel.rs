@@ -10,9 +10,10 @@
 //! reads the database itself, replicas need no other coordination, and a
 //! reader that resumes after sequence N gets exactly N+1, N+2, … .
 //!
-//! Each reader has its own bounded buffer. A reader that lets it fill up is
-//! cut off with RESOURCE_EXHAUSTED instead of holding the others back; it
-//! resumes with the last sequence it received.
+//! Each reader has its own bounded buffer. A reader that leaves it full for
+//! longer than the stall limit while messages wait is cut off with
+//! RESOURCE_EXHAUSTED instead of holding resources; it resumes with the last
+//! sequence it received. Readers never wait on each other.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -20,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corridor_fhir::Issue;
-use corridor_proto::encounters::v1::{ConsultMessage, OpenChannelRequest, SendMessageRequest};
-use corridor_runtime::{ApiError, Shutdown};
+use corridor_proto::encounters::v1::{
+    ConsultMessage, OpenChannelRequest, OpenChannelResponse, SendMessageRequest,
+};
 use corridor_runtime::resources::{Resources, to_proto};
+use corridor_runtime::{ApiError, Shutdown};
 use corridor_store::{ALL_STREAMS, Store, StreamEntry, WriteResult};
 use futures::Stream;
 use serde_json::{Value, json};
@@ -38,8 +41,18 @@ const BATCH: i64 = 256;
 /// reconnects).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How far a reader may fall behind.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderLimits {
+    /// Messages buffered for the client.
+    pub buffer: usize,
+    /// How long a message may wait for room in a full buffer before the
+    /// reader is cut off.
+    pub stall: Duration,
+}
+
 /// The stream of messages a client receives.
-pub type Messages = Pin<Box<dyn Stream<Item = Result<ConsultMessage, tonic::Status>> + Send>>;
+pub type Messages = Pin<Box<dyn Stream<Item = Result<OpenChannelResponse, tonic::Status>> + Send>>;
 
 /// The stream key of an Encounter's channel.
 fn stream_key(encounter_id: &str) -> String {
@@ -122,9 +135,22 @@ pub async fn send(
         communication["subject"] = subject.clone();
     }
     let resource = resources.validate(&communication.to_string())?;
+    // A retry is the same request; `sent` is the server's and differs.
+    let fingerprint = serde_json::json!([
+        request.sender,
+        request.recipients,
+        request.text,
+        request.language
+    ])
+    .to_string();
     let (result, seq) = resources
         .store()
-        .append(&stream_key(&request.encounter_id), &resource, key)
+        .append(
+            &stream_key(&request.encounter_id),
+            &resource,
+            key,
+            &fingerprint,
+        )
         .await?;
     let message = ConsultMessage {
         sequence: seq,
@@ -137,7 +163,7 @@ pub async fn send(
 pub async fn open(
     store: &Store,
     request: &OpenChannelRequest,
-    buffer: usize,
+    limits: ReaderLimits,
     shutdown: Shutdown,
 ) -> Result<Messages, ApiError> {
     store.read("Encounter", &request.encounter_id).await?;
@@ -149,7 +175,7 @@ pub async fn open(
         .at("after_sequence")
         .into());
     }
-    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let (tx, rx) = mpsc::channel(limits.buffer.max(1));
     let cut_off = Arc::new(Mutex::new(None));
     let reader = Reader {
         store: store.clone(),
@@ -157,7 +183,7 @@ pub async fn open(
         last: request.after_sequence,
         tx,
         cut_off: cut_off.clone(),
-        buffer,
+        limits,
         shutdown,
     };
     tokio::spawn(reader.run());
@@ -174,9 +200,9 @@ struct Reader {
     stream: String,
     /// The last sequence put in the buffer.
     last: i64,
-    tx: mpsc::Sender<Result<ConsultMessage, tonic::Status>>,
+    tx: mpsc::Sender<Result<OpenChannelResponse, tonic::Status>>,
     cut_off: Arc<Mutex<Option<tonic::Status>>>,
-    buffer: usize,
+    limits: ReaderLimits,
     /// Ends the reader when the service stops, so that shutdown is not held
     /// up by open channels.
     shutdown: Shutdown,
@@ -200,7 +226,7 @@ impl Reader {
             };
             let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == BATCH;
             for entry in batch {
-                if !self.deliver(entry) {
+                if !self.deliver(entry).await {
                     return;
                 }
             }
@@ -227,35 +253,38 @@ impl Reader {
         }
     }
 
-    /// Put one message in the buffer; false when the reader is gone or cut off.
-    fn deliver(&mut self, entry: StreamEntry) -> bool {
-        let seq = entry.seq;
-        let message = ConsultMessage {
-            sequence: seq,
-            communication: Some(to_proto(&entry.stored)),
-        };
-        match self.tx.try_send(Ok(message)) {
-            Ok(()) => {
-                self.last = seq;
-                true
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Put one message in the buffer, waiting up to the stall limit for
+    /// room; false when the reader is gone or was cut off. A reader catching
+    /// up on a long history is not cut off as long as it keeps reading.
+    async fn deliver(&mut self, entry: StreamEntry) -> bool {
+        let permit = match tokio::time::timeout(self.limits.stall, self.tx.reserve()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return false,
+            Err(_stalled) => {
                 tracing::info!(stream = %self.stream, last = self.last, "consult channel reader fell behind; cutting it off");
                 let issue = Issue::new(
                     "throttled",
                     format!(
-                        "this reader fell more than {} messages behind and was disconnected; open the channel again with after_sequence set to the last sequence you received",
-                        self.buffer
+                        "this reader left {} messages unread for {} ms and was disconnected; open the channel again with after_sequence set to the last sequence you received",
+                        self.limits.buffer,
+                        self.limits.stall.as_millis()
                     ),
                 );
                 self.cut(corridor_runtime::outcome::status(
                     tonic::Code::ResourceExhausted,
                     &issue,
                 ));
-                false
+                return false;
             }
-        }
+        };
+        self.last = entry.seq;
+        permit.send(Ok(OpenChannelResponse {
+            message: Some(ConsultMessage {
+                sequence: entry.seq,
+                communication: Some(to_proto(&entry.stored)),
+            }),
+        }));
+        true
     }
 
     /// End the client's stream with `status` at its next read, whatever is
@@ -287,14 +316,14 @@ async fn wait_for(
 /// The response stream: the buffer, unless the reader was cut off, in
 /// which case the cut-off status ends the call at once.
 struct Delivery {
-    rx: mpsc::Receiver<Result<ConsultMessage, tonic::Status>>,
+    rx: mpsc::Receiver<Result<OpenChannelResponse, tonic::Status>>,
     cut_off: Arc<Mutex<Option<tonic::Status>>>,
     /// Set once the cut-off status has been yielded: nothing follows it.
     ended: bool,
 }
 
 impl Stream for Delivery {
-    type Item = Result<ConsultMessage, tonic::Status>;
+    type Item = Result<OpenChannelResponse, tonic::Status>;
 
     fn poll_next(
         mut self: Pin<&mut Self>,

@@ -110,9 +110,9 @@ impl Guard for IdentityLink {
                     continue;
                 };
                 let (id, element) = patient;
-                if !wanted.contains_key(&id) {
-                    order.push(id.clone());
-                    wanted.insert(id, (index, element));
+                if let std::collections::hash_map::Entry::Vacant(slot) = wanted.entry(id) {
+                    order.push(slot.key().clone());
+                    slot.insert((index, element));
                 }
             }
             let answers =

@@ -44,9 +44,11 @@ pub const SERVICE_NAME: &str = "corridor.encounters.v1.EncountersService";
 pub const SCHEMA: &str = "encounters";
 /// How long a call to the identity service may take, by default.
 pub const DEFAULT_IDENTITY_DEADLINE: Duration = Duration::from_secs(3);
-/// Messages a consult channel reader may fall behind before it is cut off,
-/// by default.
+/// Messages buffered for each consult channel reader, by default.
 pub const DEFAULT_CHANNEL_BUFFER: usize = 256;
+/// How long a consult channel reader may leave a full buffer unread while
+/// messages wait, by default, before it is cut off.
+pub const DEFAULT_CHANNEL_STALL: Duration = Duration::from_secs(5);
 
 /// The encounters service's configuration.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub struct EncountersConfig {
     pub identity_deadline: Duration,
     /// Per-reader buffer of the consult channel, in messages.
     pub channel_buffer: usize,
+    /// How long a full reader buffer may stay unread while messages wait.
+    pub channel_stall: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +115,10 @@ impl Application {
         let handler = Encounters {
             resources: self.resources,
             identity: self.identity,
-            channel_buffer: self.config.channel_buffer,
+            reader_limits: channel::ReaderLimits {
+                buffer: self.config.channel_buffer,
+                stall: self.config.channel_stall,
+            },
             shutdown: shutdown.clone(),
         };
         // A transaction Bundle may hold many resources; the Bundle limit
@@ -122,8 +129,7 @@ impl Application {
             .limits
             .max_bytes
             .saturating_add(64 * 1024);
-        let service =
-            EncountersServiceServer::new(handler).max_decoding_message_size(max_message);
+        let service = EncountersServiceServer::new(handler).max_decoding_message_size(max_message);
         let ready = {
             let store = store.clone();
             async move { store.ping().await.is_ok() }
@@ -147,7 +153,7 @@ impl Application {
 struct Encounters {
     resources: Resources,
     identity: IdentityLink,
-    channel_buffer: usize,
+    reader_limits: channel::ReaderLimits,
     /// Ends open consult channels when the service stops.
     shutdown: Shutdown,
 }
@@ -263,7 +269,7 @@ corridor_runtime::fhir_service! {
             let stream = channel::open(
                 self.resources.store(),
                 request.get_ref(),
-                self.channel_buffer,
+                self.reader_limits,
                 self.shutdown.clone(),
             )
             .await?;
