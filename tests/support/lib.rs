@@ -8,9 +8,12 @@
 //! they are skipped, except when `CI` is set: then they fail, so that CI can
 //! never pass by skipping them.
 
+pub mod clinic;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use corridor_runtime::{ServiceConfig, ShutdownTrigger, shutdown_channel};
 use corridor_store::StoreConfig;
@@ -225,8 +228,18 @@ impl IdentityApp {
         })
     }
 
+    /// Where other services reach it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Stop the service and wait until it has drained.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stop the service in place (its address then refuses connections).
+    pub async fn halt(&mut self) {
         self.trigger.trigger();
         if let Some(task) = self.task.take() {
             task.await.expect("identity service stops cleanly");
@@ -237,6 +250,109 @@ impl IdentityApp {
 impl Drop for IdentityApp {
     fn drop(&mut self) {
         self.trigger.trigger();
+    }
+}
+
+/// A running encounters service and a client connected to it. It does not
+/// own its database, so that several instances can share one.
+#[derive(Debug)]
+pub struct EncountersApp {
+    pub addr: SocketAddr,
+    pub client: EncountersServiceClient<Channel>,
+    trigger: ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EncountersApp {
+    /// Start an encounters service on `db` that asks identity at
+    /// `identity_url`, with its configuration changed by `adjust`.
+    pub async fn spawn(
+        db: &TestDatabase,
+        identity_url: &str,
+        adjust: impl FnOnce(&mut corridor_encounters::EncountersConfig),
+    ) -> Self {
+        init_logs();
+        let mut config = corridor_encounters::EncountersConfig {
+            service: service_config(db, corridor_encounters::SCHEMA),
+            identity_url: identity_url.to_owned(),
+            identity_deadline: Duration::from_secs(3),
+            channel_buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
+            channel_stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
+        };
+        adjust(&mut config);
+        let app = corridor_encounters::Application::build(config)
+            .await
+            .expect("encounters service builds");
+        let addr = app.local_addr();
+        let (trigger, shutdown) = shutdown_channel();
+        let task = tokio::spawn(async move {
+            app.run_until_stopped(shutdown)
+                .await
+                .expect("encounters service runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to encounters service");
+        let client =
+            EncountersServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        Self {
+            addr,
+            client,
+            trigger,
+            task: Some(task),
+        }
+    }
+
+    /// Stop the service and wait until it has drained.
+    pub async fn stop(mut self) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            task.await.expect("encounters service stops cleanly");
+        }
+    }
+}
+
+impl Drop for EncountersApp {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}
+
+/// Identity and encounters running together, each on its own fresh
+/// database of one backend.
+#[derive(Debug)]
+pub struct Node {
+    pub identity: IdentityApp,
+    pub encounters: EncountersApp,
+    /// The encounters database, for a second instance on the same data.
+    pub encounters_db: TestDatabase,
+}
+
+impl Node {
+    /// Start both services, or None when `backend` is skipped here.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut corridor_encounters::EncountersConfig),
+    ) -> Option<Self> {
+        let identity = IdentityApp::spawn(backend).await?;
+        let encounters_db = TestDatabase::new(backend).await?;
+        let encounters = EncountersApp::spawn(&encounters_db, &identity.url(), adjust).await;
+        Some(Self {
+            identity,
+            encounters,
+            encounters_db,
+        })
+    }
+
+    /// Another encounters instance on the same database and identity.
+    pub async fn second_encounters(&self) -> EncountersApp {
+        EncountersApp::spawn(&self.encounters_db, &self.identity.url(), |_| {}).await
     }
 }
 
