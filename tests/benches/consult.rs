@@ -38,14 +38,7 @@ async fn main() {
         throughput(&node, backend, 1, messages).await;
         throughput(&node, backend, CONCURRENT_SENDERS, messages).await;
         latency(&node, backend, samples).await;
-        let Node {
-            identity,
-            encounters,
-            encounters_db,
-        } = node;
-        encounters.stop().await;
-        identity.stop().await;
-        drop(encounters_db);
+        node.stop().await;
     }
 }
 

@@ -266,17 +266,6 @@ fn encounter(subject: &str, start: &str, end: Option<&str>) -> Value {
     })
 }
 
-async fn stop(node: Node) {
-    let Node {
-        identity,
-        encounters,
-        encounters_db,
-    } = node;
-    encounters.stop().await;
-    identity.stop().await;
-    drop(encounters_db);
-}
-
 /// Every type the service owns, with the date parameter it sorts by.
 const DATED: &[(&str, &str)] = &[
     ("Encounter", "date"),
@@ -466,7 +455,7 @@ async fn encounter_patient_and_subject_select_each_patients_encounters(backend: 
         "subject",
         "a bare id is ambiguous between Patient and Group"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn encounter_date_prefixes_compare_periods_as_ranges(backend: Backend) {
@@ -528,7 +517,7 @@ async fn encounter_date_prefixes_compare_periods_as_ranges(backend: Backend) {
         set(&[&hour]),
         "an open period is not contained in any day"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn encounter_status_class_type_and_identifier_tokens_respect_the_system(backend: Backend) {
@@ -616,7 +605,7 @@ async fn encounter_status_class_type_and_identifier_tokens_respect_the_system(ba
         set(&[&home]),
         "parameters are AND"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn encounter_participant_service_provider_and_reason_code_match(backend: Backend) {
@@ -708,7 +697,7 @@ async fn encounter_participant_service_provider_and_reason_code_match(backend: B
     )
     .await;
     assert_eq!(expression(&err), "service-provider");
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Observation ===
@@ -765,7 +754,7 @@ async fn observation_patient_subject_and_encounter_select_the_right_records(back
     );
     let err = refused(&node, "Observation", &[("encounter", &a)]).await;
     assert_eq!(expression(&err), "encounter");
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn observation_code_matches_system_and_code_not_components(backend: Backend) {
@@ -824,7 +813,7 @@ async fn observation_code_matches_system_and_code_not_components(backend: Backen
             "code={value}"
         );
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn observation_date_status_and_category_match(backend: Backend) {
@@ -934,7 +923,7 @@ async fn observation_date_status_and_category_match(backend: Backend) {
         set(&[&at_time]),
         "an undated observation has no date to match"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Condition ===
@@ -1070,7 +1059,7 @@ async fn condition_dates_statuses_code_and_category_match(backend: Backend) {
             "{name}={value}"
         );
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Immunization ===
@@ -1143,7 +1132,7 @@ async fn immunization_vaccine_code_date_status_and_patient_match(backend: Backen
         found(&node, "Immunization", &[("patient", &a), ("code", "140")]).await,
         set(&[&flu_a])
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 // === AllergyIntolerance ===
@@ -1264,7 +1253,7 @@ async fn allergy_intolerance_patient_code_statuses_dates_and_category_match(back
         .await,
         set(&[&shellfish])
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 // === MedicationStatement ===
@@ -1368,7 +1357,7 @@ async fn medication_statement_code_status_effective_context_and_category_match(b
         "context",
         "context names an Encounter or an EpisodeOfCare: a bare id is ambiguous"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 // === DocumentReference ===
@@ -1468,7 +1457,7 @@ async fn document_reference_type_dates_encounter_status_and_category_match(backe
             "{name}={value}"
         );
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Communication ===
@@ -1565,7 +1554,7 @@ async fn communication_sent_received_sender_recipient_and_status_match(backend: 
     );
     let err = refused(&node, "Communication", &[("sender", "dr-amani")]).await;
     assert_eq!(expression(&err), "sender", "sender has many target types");
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Parameters every type shares ===
@@ -1612,7 +1601,7 @@ async fn identifier_matches_system_and_value_on_every_type(backend: Backend) {
             );
         }
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 /// `resource` as recorded during `encounter`, in the element its type
@@ -1696,7 +1685,7 @@ async fn encounter_and_subject_references_match_on_every_type(backend: Backend) 
         let err = refused(&node, resource_type, &[("patient", "Group/household-3")]).await;
         assert_eq!(expression(&err), "patient", "{resource_type}");
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 // === _include ===
@@ -1769,7 +1758,7 @@ async fn include_encounter_subject_adds_each_patient_once_from_identity(backend:
         api::entries(&plain, "include").is_empty(),
         "nothing is included unless asked"
     );
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn include_follows_other_reference_parameters(backend: Backend) {
@@ -1828,7 +1817,7 @@ async fn include_follows_other_reference_parameters(backend: Backend) {
     .await;
     assert_eq!(api::entries(&bundle, "match"), [imm]);
     assert_eq!(api::entries(&bundle, "include"), [a]);
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn unknown_or_unusable_includes_are_refused_naming_include(backend: Backend) {
@@ -1851,7 +1840,7 @@ async fn unknown_or_unusable_includes_are_refused_naming_include(backend: Backen
         let err = refused(&node, "Encounter", &[("_include", value)]).await;
         assert_eq!(expression(&err), "_include", "_include={value}");
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 // === _lastUpdated, _count, paging, _sort on every type ===
@@ -1886,7 +1875,7 @@ async fn last_updated_separates_earlier_and_later_writes_of_every_type(backend: 
             );
         }
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn count_pages_through_every_match_once_for_every_type(backend: Backend) {
@@ -1943,7 +1932,7 @@ async fn count_pages_through_every_match_once_for_every_type(backend: Backend) {
         );
         assert_eq!(next_token(&counted), None);
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn sort_orders_every_type_by_its_date_both_ways_across_pages(backend: Backend) {
@@ -1989,7 +1978,7 @@ async fn sort_orders_every_type_by_its_date_both_ways_across_pages(backend: Back
             "{resource_type}?_sort=-_lastUpdated"
         );
     }
-    stop(node).await;
+    node.stop().await;
 }
 
 // === Writes and errors ===
@@ -2049,7 +2038,7 @@ async fn search_follows_updates_and_deletes(backend: Backend) {
         set(&[&other])
     );
     assert_eq!(api::count(&node, "Encounter").await, 1);
-    stop(node).await;
+    node.stop().await;
 }
 
 async fn unknown_parameters_and_bad_values_are_refused_by_name(backend: Backend) {
@@ -2108,5 +2097,5 @@ async fn unknown_parameters_and_bad_values_are_refused_by_name(backend: Backend)
         Code::InvalidArgument,
         "Patient is identity's type, not searched here"
     );
-    stop(node).await;
+    node.stop().await;
 }

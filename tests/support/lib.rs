@@ -350,6 +350,18 @@ impl Node {
         })
     }
 
+    /// Stop both services and drop the encounters database.
+    pub async fn stop(self) {
+        let Self {
+            identity,
+            encounters,
+            encounters_db,
+        } = self;
+        encounters.stop().await;
+        identity.stop().await;
+        drop(encounters_db);
+    }
+
     /// Another encounters instance on the same database and identity.
     pub async fn second_encounters(&self) -> EncountersApp {
         EncountersApp::spawn(&self.encounters_db, &self.identity.url(), |_| {}).await

@@ -179,14 +179,6 @@ impl Drop for Inner {
 
 type Tx = Transaction<'static, Any>;
 
-/// A write to an existing resource, started: either the idempotency key
-/// replayed an earlier result, or the transaction is open (with the write
-/// gate held on SQLite) and the current version locked.
-enum Begun<'a> {
-    Replayed(WriteResult),
-    Ready(Option<MutexGuard<'a, ()>>, Tx, Stored),
-}
-
 // === impl Store ===
 
 impl Store {
@@ -333,28 +325,6 @@ impl Store {
         }
     }
 
-    /// Start a write to an existing resource: open the transaction (behind
-    /// the write gate on SQLite), replay the idempotency key's result if it
-    /// has one, and lock the current version.
-    async fn begin_existing(
-        &self,
-        resource_type: &str,
-        id: &str,
-        idempotency_key: Option<&str>,
-        hash: &str,
-    ) -> Result<Begun<'_>, StoreError> {
-        let (gate, mut tx) = self.begin().await?;
-        if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
-            tx.commit().await?;
-            return Ok(Begun::Replayed(replay));
-        }
-        let current = self
-            .current_for_write(&mut tx, resource_type, id)
-            .await?
-            .ok_or_else(|| not_found(resource_type, id))?;
-        Ok(Begun::Ready(gate, tx, current))
-    }
-
     // === writes ===
 
     /// Create a resource with a server-assigned id. With `if_none_exist` (a
@@ -477,25 +447,15 @@ impl Store {
         ]);
         let hash = hash.as_str();
         retrying(|| async move {
-            let (_gate, mut tx, current) = match self
-                .begin_existing(resource_type, id, idempotency_key, hash)
-                .await?
-            {
-                Begun::Replayed(replay) => return Ok(replay),
-                Begun::Ready(gate, tx, current) => (gate, tx, current),
-            };
-            check_expected(&current, expected)?;
-            let stored = self
-                .write_version(
-                    &mut tx,
-                    def,
-                    id,
-                    Some(current.version),
-                    Some(&resource.object),
-                    "update",
-                )
+            let (_gate, mut tx) = self.begin().await?;
+            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
+                tx.commit().await?;
+                return Ok(replay);
+            }
+            let result = self
+                .update_in(&mut tx, resource_type, id, &resource.object, expected)
                 .await?;
-            self.finish(tx, idempotency_key, stored, Outcome::Updated)
+            self.finish(tx, idempotency_key, result.stored, result.outcome)
                 .await
         })
         .await
@@ -510,32 +470,67 @@ impl Store {
         if_match: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Result<WriteResult, StoreError> {
-        let def = self.def(resource_type)?;
+        self.def(resource_type)?;
         valid_id(id)?;
         let expected = parse_if_match(if_match)?;
         let hash = request_hash(&["delete", resource_type, id, if_match.unwrap_or_default()]);
         let hash = hash.as_str();
         retrying(|| async move {
-            let (_gate, mut tx, current) = match self
-                .begin_existing(resource_type, id, idempotency_key, hash)
-                .await?
-            {
-                Begun::Replayed(replay) => return Ok(replay),
-                Begun::Ready(gate, tx, current) => (gate, tx, current),
-            };
-            if current.deleted {
-                return self
-                    .finish(tx, idempotency_key, current, Outcome::Deleted)
-                    .await;
+            let (_gate, mut tx) = self.begin().await?;
+            if let Some(replay) = self.claim_key(&mut tx, idempotency_key, hash).await? {
+                tx.commit().await?;
+                return Ok(replay);
             }
-            check_expected(&current, expected)?;
-            let stored = self
-                .write_version(&mut tx, def, id, Some(current.version), None, "delete")
-                .await?;
-            self.finish(tx, idempotency_key, stored, Outcome::Deleted)
+            let result = self.delete_in(&mut tx, resource_type, id, expected).await?;
+            self.finish(tx, idempotency_key, result.stored, result.outcome)
                 .await
         })
         .await
+    }
+
+    /// Delete `id` inside an open write transaction: a tombstone version,
+    /// or the existing tombstone when it is already deleted.
+    async fn delete_in(
+        &self,
+        tx: &mut Tx,
+        resource_type: &str,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<WriteResult, StoreError> {
+        let def = self.def(resource_type)?;
+        let current = self
+            .current_for_write(tx, resource_type, id)
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
+        if current.deleted {
+            return Ok(written(current, Outcome::Deleted));
+        }
+        check_expected(&current, expected)?;
+        let stored = self
+            .write_version(tx, def, id, Some(current.version), None, "delete")
+            .await?;
+        Ok(written(stored, Outcome::Deleted))
+    }
+
+    /// Update `id` inside an open write transaction, if it is at `expected`.
+    async fn update_in(
+        &self,
+        tx: &mut Tx,
+        resource_type: &str,
+        id: &str,
+        object: &Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<WriteResult, StoreError> {
+        let def = self.def(resource_type)?;
+        let current = self
+            .current_for_write(tx, resource_type, id)
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
+        check_expected(&current, expected)?;
+        let stored = self
+            .write_version(tx, def, id, Some(current.version), Some(object), "update")
+            .await?;
+        Ok(written(stored, Outcome::Updated))
     }
 
     /// Write version `previous + 1` (or 1), its history row, index rows and
@@ -671,11 +666,7 @@ impl Store {
     ) -> Result<WriteResult, StoreError> {
         self.record_key(&mut tx, key, &stored, outcome).await?;
         tx.commit().await?;
-        Ok(WriteResult {
-            stored,
-            outcome,
-            replayed: false,
-        })
+        Ok(written(stored, outcome))
     }
 
     async fn record_key(
@@ -918,6 +909,15 @@ async fn replayed(
         outcome,
         replayed: true,
     })
+}
+
+/// The result of a write made now (not replayed).
+fn written(stored: Stored, outcome: Outcome) -> WriteResult {
+    WriteResult {
+        stored,
+        outcome,
+        replayed: false,
+    }
 }
 
 fn not_found(resource_type: &str, id: &str) -> StoreError {

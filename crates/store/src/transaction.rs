@@ -15,9 +15,8 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use crate::{
-    Outcome, Store, StoreError, Stored, Tx, WriteResult, body, check_expected, check_update, claim,
-    not_found, parse_if_match, parse_query_string, prefix_issue, query, replayed, request_hash,
-    retrying, valid_id,
+    Outcome, Store, StoreError, Tx, WriteResult, body, check_update, claim, parse_if_match,
+    parse_query_string, prefix_issue, query, replayed, request_hash, retrying, valid_id, written,
 };
 
 /// One entry of a transaction.
@@ -216,11 +215,7 @@ impl Store {
             let id = match matched {
                 Some(stored) => {
                     let id = stored.id.clone();
-                    results[index] = Some(WriteResult {
-                        stored,
-                        outcome: Outcome::Matched,
-                        replayed: false,
-                    });
+                    results[index] = Some(written(stored, Outcome::Matched));
                     id
                 }
                 None => {
@@ -242,11 +237,7 @@ impl Store {
                 let stored = self
                     .write_version(&mut tx, def, id, None, Some(&object), "create")
                     .await?;
-                results[index] = Some(WriteResult {
-                    stored,
-                    outcome: Outcome::Created,
-                    replayed: false,
-                });
+                results[index] = Some(written(stored, Outcome::Created));
             }
         }
 
@@ -296,56 +287,6 @@ impl Store {
             entries,
             replayed: false,
         })
-    }
-
-    async fn delete_in(
-        &self,
-        tx: &mut Tx,
-        resource_type: &str,
-        id: &str,
-        expected: Option<i64>,
-    ) -> Result<WriteResult, StoreError> {
-        let def = self.def(resource_type)?;
-        let current = self
-            .current_for_write(tx, resource_type, id)
-            .await?
-            .ok_or_else(|| not_found(resource_type, id))?;
-        if current.deleted {
-            return Ok(written(current, Outcome::Deleted));
-        }
-        check_expected(&current, expected)?;
-        let stored = self
-            .write_version(tx, def, id, Some(current.version), None, "delete")
-            .await?;
-        Ok(written(stored, Outcome::Deleted))
-    }
-
-    async fn update_in(
-        &self,
-        tx: &mut Tx,
-        resource_type: &str,
-        id: &str,
-        object: &Map<String, Value>,
-        expected: Option<i64>,
-    ) -> Result<WriteResult, StoreError> {
-        let def = self.def(resource_type)?;
-        let current = self
-            .current_for_write(tx, resource_type, id)
-            .await?
-            .ok_or_else(|| not_found(resource_type, id))?;
-        check_expected(&current, expected)?;
-        let stored = self
-            .write_version(tx, def, id, Some(current.version), Some(object), "update")
-            .await?;
-        Ok(written(stored, Outcome::Updated))
-    }
-}
-
-fn written(stored: Stored, outcome: Outcome) -> WriteResult {
-    WriteResult {
-        stored,
-        outcome,
-        replayed: false,
     }
 }
 
