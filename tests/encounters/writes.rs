@@ -81,23 +81,18 @@ async fn synthea_records_store_as_one_transaction(backend: Backend) {
     let Some(node) = Node::spawn(backend).await else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-r4");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("Synthea sample in ../shared/data/synthea-r4")
+    let mut files: Vec<_> = std::fs::read_dir(fixture("synthea-r4/patients"))
+        .expect("Synthea fixtures")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains('_') && n.ends_with(".json"))
-        })
         .collect();
-    files.sort_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(u64::MAX));
+    files.sort();
+    assert_eq!(files.len(), 2, "two Synthea patients in the fixtures");
     let owned: Vec<&str> = corridor_encounters::RESOURCES
         .iter()
         .map(|d| d.resource_type)
         .collect();
-    for path in files.iter().take(2) {
+    for path in &files {
         let bundle: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut registered = std::collections::HashMap::new();
         let mut clinical = Vec::new();

@@ -124,21 +124,58 @@ fn fault(source: &dyn std::error::Error) -> (Code, Issue) {
 }
 
 /// An issue found in entry `index` of a Bundle, re-anchored there: an
-/// expression `Observation.status` becomes `Bundle.entry[2].resource.status`.
+/// expression `Observation.status` becomes `Bundle.entry[2].resource.status`,
+/// and `If-Match` becomes `Bundle.entry[2].request.ifMatch`.
 pub fn in_entry(index: usize, mut issue: Issue) -> Issue {
     let entry = format!("Bundle.entry[{index}]");
+    let is_type = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
+    };
     issue.diagnostics = format!("{entry}: {}", issue.diagnostics);
     issue.expression = Some(match issue.expression.take() {
-        Some(e) => match e.split_once('.') {
-            Some((head, rest)) if head.starts_with(|c: char| c.is_ascii_uppercase()) => {
-                format!("{entry}.resource.{rest}")
-            }
-            _ if e.starts_with(|c: char| c.is_ascii_uppercase()) && !e.contains('.') => {
-                format!("{entry}.resource")
-            }
-            _ => format!("{entry}.{e}"),
-        },
         None => entry,
+        Some(e) => {
+            if let Some(rest) = e.strip_prefix("If-None-Exist") {
+                format!("{entry}.request.ifNoneExist{rest}")
+            } else if let Some(rest) = e.strip_prefix("If-Match") {
+                format!("{entry}.request.ifMatch{rest}")
+            } else if e == "resourceType" {
+                format!("{entry}.resource.resourceType")
+            } else {
+                match e.split_once('.') {
+                    Some((head, rest)) if is_type(head) => format!("{entry}.resource.{rest}"),
+                    None if is_type(&e) => format!("{entry}.resource"),
+                    _ => format!("{entry}.{e}"),
+                }
+            }
+        }
     });
     issue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_in_a_bundle_entry_point_into_that_entry() {
+        let at = |e: &str| {
+            in_entry(3, Issue::new("invalid", "x").at(e))
+                .expression
+                .unwrap_or_default()
+        };
+        assert_eq!(at("Observation.status"), "Bundle.entry[3].resource.status");
+        assert_eq!(at("Observation"), "Bundle.entry[3].resource");
+        assert_eq!(at("resourceType"), "Bundle.entry[3].resource.resourceType");
+        assert_eq!(at("If-Match"), "Bundle.entry[3].request.ifMatch");
+        assert_eq!(
+            at("If-None-Exist.identifier"),
+            "Bundle.entry[3].request.ifNoneExist.identifier"
+        );
+        assert_eq!(at("request.url"), "Bundle.entry[3].request.url");
+        let issue = in_entry(0, Issue::new("invalid", "bad"));
+        assert_eq!(issue.expression.as_deref(), Some("Bundle.entry[0]"));
+        assert_eq!(issue.diagnostics, "Bundle.entry[0]: bad");
+    }
 }

@@ -104,10 +104,6 @@ impl Resources {
         &self.store
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// The entries of a transaction Bundle, each checked and validated.
     pub fn parse_transaction(&self, json: &str) -> Result<Vec<TxRequest>, ApiError> {
         crate::transaction::parse(json, &self.accepted, &self.limits)

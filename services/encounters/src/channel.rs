@@ -220,7 +220,7 @@ impl Reader {
             {
                 Ok(batch) => batch,
                 Err(err) => {
-                    let _ = self.tx.send(Err(ApiError::from(err).into())).await;
+                    self.cut(ApiError::from(err).into());
                     return;
                 }
             };
