@@ -16,9 +16,15 @@ node=$!
 for port in 50051 50052; do
     for _ in $(seq 1 100); do
         grpcurl -plaintext "localhost:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
+        kill -0 "$node" 2>/dev/null || break
         sleep 0.2
     done
 done
+if ! kill -0 "$node" 2>/dev/null; then
+    echo "MISSING: the node did not start"; echo "--- node log"; cat "$work/node.log"
+    node=""
+    exit 1
+fi
 
 python3 - "$work/session.sh" <<'PY'
 import re, sys
@@ -63,7 +69,7 @@ expect "include  Patient" "_include=Encounter:subject adds the Patient"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 
-kill -TERM "$node"
+kill -TERM "$node" 2>/dev/null || echo "MISSING: the node had already stopped"
 if timeout 15 tail --pid="$node" -f /dev/null; then
     wait "$node" && echo "ok: SIGTERM stops the node cleanly" || { echo "MISSING: clean exit after SIGTERM"; status=1; }
 else
