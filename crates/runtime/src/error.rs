@@ -18,6 +18,14 @@ pub enum ApiError {
     /// A service this one depends on cannot be reached; nothing was written.
     #[error("{0}")]
     Unavailable(Issue),
+    /// The caller may not do this (e.g. a referral transition reserved for
+    /// the other organization).
+    #[error("{0}")]
+    Forbidden(Issue),
+    /// The request is valid but the resource's state does not allow it
+    /// (e.g. a transition the state machine forbids).
+    #[error("{0}")]
+    Conflict(Issue),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +43,8 @@ impl From<ApiError> for tonic::Status {
         let (code, issue) = match err {
             ApiError::Invalid(issue) => client(Code::InvalidArgument, issue),
             ApiError::NotFound(issue) => client(Code::NotFound, issue),
+            ApiError::Forbidden(issue) => client(Code::PermissionDenied, issue),
+            ApiError::Conflict(issue) => client(Code::FailedPrecondition, issue),
             ApiError::Unavailable(issue) => {
                 tracing::warn!(issue = %issue, "dependency unavailable");
                 (Code::Unavailable, issue)

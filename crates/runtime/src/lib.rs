@@ -5,7 +5,9 @@
 //! crate runs it the same way for the all-in-one binary and for tests.
 
 pub mod error;
+pub mod follow;
 pub mod handlers;
+pub mod identity;
 pub mod outcome;
 pub mod resources;
 pub mod server;
@@ -31,6 +33,37 @@ pub struct ServiceConfig {
     pub store: StoreConfig,
     pub limits: corridor_fhir::Limits,
     pub shutdown_grace: Duration,
+}
+
+/// Metadata key naming the caller's organization (`Organization/<id>`).
+pub const CALLER_ORGANIZATION: &str = "x-corridor-organization";
+
+/// The organization the caller acts for, as `Organization/<id>`.
+///
+/// Until authentication exists (issue 7) this is taken on trust from the
+/// request metadata; this function is the one place that will read it from
+/// the verified access token instead.
+pub fn caller_organization<T>(request: &tonic::Request<T>) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::Invalid(
+            corridor_fhir::Issue::new(
+                "required",
+                format!("say which organization you act for: metadata {CALLER_ORGANIZATION}: Organization/<id>"),
+            )
+            .at(CALLER_ORGANIZATION),
+        )
+    };
+    let value = request
+        .metadata()
+        .get(CALLER_ORGANIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?
+        .trim();
+    match value.strip_prefix("Organization/") {
+        Some(id) if !id.is_empty() && !id.contains('/') => Ok(value.to_owned()),
+        _ => Err(missing()),
+    }
 }
 
 /// Metadata key of a client-chosen idempotency key on write RPCs.

@@ -33,6 +33,13 @@ pub type Check<'a> = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send + '
 /// service), before any of them is stored.
 pub trait Guard: Send + Sync + std::fmt::Debug {
     fn check<'a>(&'a self, resources: &'a [&'a Validated]) -> Check<'a>;
+
+    /// Whether resources of this type may be deleted through the generic
+    /// Delete; by default they may.
+    fn may_delete(&self, resource_type: &str) -> Result<(), ApiError> {
+        let _ = resource_type;
+        Ok(())
+    }
 }
 
 /// Why a [`Guard`] refused a write: the position of the resource among
@@ -192,6 +199,9 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
+        if let Some(guard) = &self.guard {
+            guard.may_delete(resource_type)?;
+        }
         Ok(self
             .store
             .delete(resource_type, id, non_empty(if_match), key)

@@ -435,6 +435,30 @@ impl Store {
         if_match: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Result<WriteResult, StoreError> {
+        let request = body(&resource.object);
+        self.update_as(
+            resource_type,
+            id,
+            resource,
+            if_match,
+            idempotency_key,
+            &request,
+        )
+        .await
+    }
+
+    /// [`Store::update`] of a resource the server built from the client's
+    /// `request` (which may differ between retries only in server-made
+    /// values such as times): the idempotency key is bound to `request`.
+    pub async fn update_as(
+        &self,
+        resource_type: &str,
+        id: &str,
+        resource: &Validated,
+        if_match: Option<&str>,
+        idempotency_key: Option<&str>,
+        request: &str,
+    ) -> Result<WriteResult, StoreError> {
         let def = self.def(resource_type)?;
         check_update(def, id, resource)?;
         let expected = parse_if_match(if_match)?;
@@ -443,7 +467,7 @@ impl Store {
             resource_type,
             id,
             if_match.unwrap_or_default(),
-            &body(&resource.object),
+            request,
         ]);
         let hash = hash.as_str();
         retrying(|| async move {
@@ -459,6 +483,57 @@ impl Store {
                 .await
         })
         .await
+    }
+
+    /// What an earlier [`Store::update_as`] with this idempotency key and
+    /// these arguments recorded, if it completed: a caller that checks
+    /// preconditions against the current state (which the first attempt
+    /// changed) asks this first, so that a retry replays instead of failing.
+    pub async fn recorded_update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<&str>,
+        idempotency_key: &str,
+        request: &str,
+    ) -> Result<Option<WriteResult>, StoreError> {
+        let hash = request_hash(&[
+            "update",
+            resource_type,
+            id,
+            if_match.unwrap_or_default(),
+            request,
+        ]);
+        let mut conn = self.inner.pool.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT request_hash, resource_type, id, version, outcome FROM idempotency_keys WHERE idempotency_key = $1",
+        )
+        .bind(idempotency_key)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        if row.try_get::<String, _>("request_hash")? != hash {
+            return Err(StoreError::IdempotencyKeyReused);
+        }
+        let (Some(resource_type), Some(id), Some(version), Some(outcome)) = (
+            row.try_get::<Option<String>, _>("resource_type")?,
+            row.try_get::<Option<String>, _>("id")?,
+            row.try_get::<Option<i64>, _>("version")?,
+            row.try_get::<Option<String>, _>("outcome")?
+                .as_deref()
+                .and_then(Outcome::parse),
+        ) else {
+            return Ok(None);
+        };
+        Ok(version_of(&mut conn, &resource_type, &id, version)
+            .await?
+            .map(|stored| WriteResult {
+                stored,
+                outcome,
+                replayed: true,
+            }))
     }
 
     /// Delete resource `id` by writing a tombstone version. Deleting a
@@ -616,14 +691,18 @@ impl Store {
             .bind(&last_updated)
             .execute(&mut **tx)
             .await?;
-        Ok(Stored {
+        let stored = Stored {
             resource_type: def.resource_type.to_owned(),
             id: id.to_owned(),
             version,
             last_updated,
             deleted,
             json: json.unwrap_or_default(),
-        })
+        };
+        if let Some(stream) = def.announce {
+            self.append_entry(tx, stream, &stored).await?;
+        }
+        Ok(stored)
     }
 
     /// Claim `key` for this write inside its transaction. A concurrent write
@@ -666,6 +745,11 @@ impl Store {
     ) -> Result<WriteResult, StoreError> {
         self.record_key(&mut tx, key, &stored, outcome).await?;
         tx.commit().await?;
+        if let Ok(def) = self.def(&stored.resource_type)
+            && let Some(stream) = def.announce
+        {
+            self.announced(stream);
+        }
         Ok(written(stored, outcome))
     }
 

@@ -53,52 +53,73 @@ impl Store {
                 tx.commit().await?;
                 return Ok((replay, seq));
             }
-            if self.inner.backend == Backend::Postgres {
-                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                    .bind(lock_key(&format!("stream:{stream}")))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let seq: i64 = sqlx::query(
-                "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM stream_entries WHERE stream = $1",
-            )
-            .bind(stream)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("next")?;
             let id = uuid::Uuid::new_v4().to_string();
             let stored = self
                 .write_version(&mut tx, def, &id, None, Some(&resource.object), "create")
                 .await?;
-            sqlx::query(
-                "INSERT INTO stream_entries (stream, seq, resource_type, id) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(stream)
-            .bind(seq)
-            .bind(def.resource_type)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(channel) = &self.inner.notify_channel {
-                // Delivered to every listener when, and only if, this commits.
-                sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS n")
-                    .bind(channel)
-                    .bind(stream)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let seq = self.append_entry(&mut tx, stream, &stored).await?;
             let result = self
                 .finish(tx, idempotency_key, stored, Outcome::Created)
                 .await?;
             Ok((result, seq))
         })
         .await?;
-        // Readers in this process hear of it at once (no receiver is fine).
-        let _ = self.inner.watch.send(Arc::from(stream));
+        self.announced(stream);
         Ok(result)
     }
 
-    /// Up to `limit` entries of `stream` after sequence `after`, in order.
+    /// Give `stored` the next sequence number of `stream`, inside the write's
+    /// transaction. On PostgreSQL a per-stream advisory lock makes appends
+    /// to one stream commit in sequence order (so a reader never sees seq
+    /// N+1 before N), and NOTIFY tells other processes on commit.
+    pub(crate) async fn append_entry(
+        &self,
+        tx: &mut Tx,
+        stream: &str,
+        stored: &Stored,
+    ) -> Result<i64, StoreError> {
+        if self.inner.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(lock_key(&format!("stream:{stream}")))
+                .execute(&mut **tx)
+                .await?;
+        }
+        let seq: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM stream_entries WHERE stream = $1",
+        )
+        .bind(stream)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("next")?;
+        sqlx::query(
+            "INSERT INTO stream_entries (stream, seq, resource_type, id, version) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(stream)
+        .bind(seq)
+        .bind(&stored.resource_type)
+        .bind(&stored.id)
+        .bind(stored.version)
+        .execute(&mut **tx)
+        .await?;
+        if let Some(channel) = &self.inner.notify_channel {
+            // Delivered to every listener when, and only if, this commits.
+            sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS n")
+                .bind(channel)
+                .bind(stream)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(seq)
+    }
+
+    /// Tell readers in this process that `stream` grew (after the commit).
+    pub(crate) fn announced(&self, stream: &str) {
+        // No receiver is fine.
+        let _ = self.inner.watch.send(Arc::from(stream));
+    }
+
+    /// Up to `limit` entries of `stream` after sequence `after`, in order,
+    /// each with the version it was appended with.
     pub async fn stream_after(
         &self,
         stream: &str,
@@ -107,7 +128,8 @@ impl Store {
     ) -> Result<Vec<StreamEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.seq, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content \
-             FROM stream_entries e JOIN resources r ON r.resource_type = e.resource_type AND r.id = e.id \
+             FROM stream_entries e JOIN resource_versions r ON r.resource_type = e.resource_type \
+             AND r.id = e.id AND r.version = COALESCE(e.version, 1) \
              WHERE e.stream = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
         )
         .bind(stream)

@@ -67,6 +67,18 @@ impl Store {
         requests: &[TxRequest],
         idempotency_key: Option<&str>,
     ) -> Result<TxResult, StoreError> {
+        self.transaction_as(requests, idempotency_key, None).await
+    }
+
+    /// [`Store::transaction`] of entries the server built from the client's
+    /// `request`: when given, the idempotency key is bound to it rather than
+    /// to the entries (which may hold server-made values such as times).
+    pub async fn transaction_as(
+        &self,
+        requests: &[TxRequest],
+        idempotency_key: Option<&str>,
+        request: Option<&str>,
+    ) -> Result<TxResult, StoreError> {
         if requests.is_empty() {
             return Err(
                 Issue::new("invalid", "a transaction needs at least one entry")
@@ -76,8 +88,13 @@ impl Store {
         }
         let plan = self.plan(requests)?;
         let mut parts = vec!["transaction".to_owned()];
-        for request in requests {
-            parts.extend(fingerprint(request));
+        match request {
+            Some(request) => parts.push(request.to_owned()),
+            None => {
+                for entry in requests {
+                    parts.extend(fingerprint(entry));
+                }
+            }
         }
         let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
         retrying(|| self.transaction_once(&plan, idempotency_key, &hash)).await
@@ -283,6 +300,13 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        for entry in &entries {
+            if let Ok(def) = self.def(&entry.stored.resource_type)
+                && let Some(stream) = def.announce
+            {
+                self.announced(stream);
+            }
+        }
         Ok(TxResult {
             entries,
             replayed: false,

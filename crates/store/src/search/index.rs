@@ -297,6 +297,7 @@ mod tests {
         resource_type: "Patient",
         params: PARAMS,
         sortable: &[],
+        announce: None,
     };
 
     #[test]

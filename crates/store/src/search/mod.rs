@@ -41,6 +41,10 @@ pub struct ResourceDef {
     /// Parameters `_sort` accepts besides `_id` and `_lastUpdated`
     /// (string and date parameters only).
     pub sortable: &'static [&'static str],
+    /// A stream that every write of this type is appended to, in commit
+    /// order, in the write's own transaction (an outbox of changes that
+    /// readers follow with `stream_after`).
+    pub announce: Option<&'static str>,
 }
 
 impl ResourceDef {

@@ -1,22 +1,20 @@
-//! The encounters service's link to the identity service: the Patient check
-//! every write passes, and reads of identity's resources for `_include` and
+//! A service's link to the identity service: the Patient check every write
+//! passes, and reads of identity's resources for `_include` and
 //! `Patient/$everything`. Every call has a deadline and carries the current
-//! trace context.
+//! trace context. Used by every service whose records name Patients.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::ApiError;
+use crate::resources::{Check, Fetch, Guard, Refusal, Resolver};
 use corridor_fhir::{Issue, Validated};
 use corridor_proto::fhir::v1::Resource;
 use corridor_proto::identity::v1::ReadRequest;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use corridor_runtime::ApiError;
-use corridor_runtime::resources::{Check, Fetch, Guard, Refusal, Resolver};
 use serde_json::Value;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
-
-use crate::params::PATIENT_ELEMENT;
 
 /// The types the identity service owns.
 const IDENTITY_TYPES: &[&str] = &["Patient", "Organization", "Practitioner"];
@@ -26,13 +24,21 @@ const IDENTITY_TYPES: &[&str] = &["Patient", "Organization", "Practitioner"];
 pub struct IdentityLink {
     client: IdentityServiceClient<Channel>,
     deadline: Duration,
+    /// Where each of the service's types names its Patient: (type, element).
+    patient_elements: &'static [(&'static str, &'static str)],
 }
 
 impl IdentityLink {
     /// A client of the identity service at `url` (e.g.
     /// `http://127.0.0.1:50051`). It connects on first use, so this service
     /// starts even while identity is down, and answers UNAVAILABLE then.
-    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+    /// `patient_elements` says where each type names its Patient, e.g.
+    /// `("Observation", "subject")`.
+    pub fn new(
+        url: &str,
+        deadline: Duration,
+        patient_elements: &'static [(&'static str, &'static str)],
+    ) -> Result<Self, tonic::transport::Error> {
         let channel = Endpoint::from_shared(url.to_owned())?
             .connect_timeout(deadline)
             .tcp_nodelay(true)
@@ -40,6 +46,7 @@ impl IdentityLink {
         Ok(Self {
             client: IdentityServiceClient::new(channel),
             deadline,
+            patient_elements,
         })
     }
 
@@ -51,7 +58,7 @@ impl IdentityLink {
             id: id.to_owned(),
         });
         request.set_timeout(self.deadline);
-        corridor_runtime::telemetry::inject_current(request.metadata_mut());
+        crate::telemetry::inject_current(request.metadata_mut());
         let mut client = self.client.clone();
         let call = tokio::time::timeout(self.deadline, client.read(request)).await;
         let unreachable = |why: String| {
@@ -104,7 +111,7 @@ impl Guard for IdentityLink {
             let mut wanted: HashMap<String, (usize, String)> = HashMap::new();
             let mut order = Vec::new();
             for (index, resource) in resources.iter().enumerate() {
-                let Some(patient) = patient_reference(resource)
+                let Some(patient) = patient_reference(self.patient_elements, resource)
                     .map_err(|issue| refuse(index, ApiError::Invalid(issue)))?
                 else {
                     continue;
@@ -151,8 +158,11 @@ fn refuse(index: usize, error: ApiError) -> Refusal {
 /// (e.g. `Observation.subject`), or None when it names none. A reference
 /// that names a Patient in a way this node cannot check (another server's
 /// URL, a contained resource, an identifier alone) is refused.
-fn patient_reference(resource: &Validated) -> Result<Option<(String, String)>, Issue> {
-    let Some((_, name)) = PATIENT_ELEMENT
+fn patient_reference(
+    patient_elements: &[(&str, &str)],
+    resource: &Validated,
+) -> Result<Option<(String, String)>, Issue> {
+    let Some((_, name)) = patient_elements
         .iter()
         .find(|(t, _)| *t == resource.resource_type)
     else {
