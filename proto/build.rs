@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "corridor/fhir/v1/fhir.proto",
     "corridor/identity/v1/identity.proto",
     "corridor/encounters/v1/encounters.proto",
+    "corridor/referrals/v1/referrals.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -36,6 +36,18 @@ pub mod encounters {
     }
 }
 
+/// The referrals service: ServiceRequest and Task, the referral workflow and
+/// its event feed.
+pub mod referrals {
+    #[expect(
+        clippy::allow_attributes,
+        reason = "tonic's generated server code carries #[allow] attributes"
+    )]
+    pub mod v1 {
+        tonic::include_proto!("corridor.referrals.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Corridor proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/corridor_descriptor.bin"));

@@ -9,12 +9,14 @@
 //! never pass by skipping them.
 
 pub mod clinic;
+pub mod referral;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use corridor_runtime::{ServiceConfig, ShutdownTrigger, shutdown_channel};
 use corridor_store::StoreConfig;
 use secrecy::SecretString;
@@ -177,13 +179,66 @@ pub fn service_config(db: &TestDatabase, schema: &str) -> ServiceConfig {
     }
 }
 
+/// A service task and the trigger that stops it.
+#[derive(Debug)]
+pub struct Running {
+    name: &'static str,
+    trigger: ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Run `serve` (a service's `run_until_stopped`) on its own task.
+    pub fn start<F>(name: &'static str, serve: impl FnOnce(corridor_runtime::Shutdown) -> F) -> Self
+    where
+        F: std::future::Future<Output = Result<(), corridor_runtime::server::ServeError>>
+            + Send
+            + 'static,
+    {
+        let (trigger, shutdown) = shutdown_channel();
+        let run = serve(shutdown);
+        let task = tokio::spawn(async move {
+            run.await
+                .unwrap_or_else(|e| panic!("{name} service failed: {e}"));
+        });
+        Self {
+            name,
+            trigger,
+            task: Some(task),
+        }
+    }
+
+    /// Stop the service and wait until it has drained.
+    pub async fn stop(&mut self) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            task.await
+                .unwrap_or_else(|e| panic!("{} service stops cleanly: {e}", self.name));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}
+
+/// A channel to a service at `addr`.
+pub async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+}
+
 /// A running identity service and a client connected to it.
 #[derive(Debug)]
 pub struct IdentityApp {
     pub addr: SocketAddr,
     pub client: IdentityServiceClient<Channel>,
-    trigger: ShutdownTrigger,
-    task: Option<tokio::task::JoinHandle<()>>,
+    running: Running,
     _db: TestDatabase,
 }
 
@@ -206,24 +261,13 @@ impl IdentityApp {
             .await
             .expect("identity service builds");
         let addr = app.local_addr();
-        let (trigger, shutdown) = shutdown_channel();
-        let task = tokio::spawn(async move {
-            app.run_until_stopped(shutdown)
-                .await
-                .expect("identity service runs");
-        });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to identity service");
-        let client =
-            IdentityServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let running = Running::start("identity", |shutdown| app.run_until_stopped(shutdown));
+        let client = IdentityServiceClient::new(connect(addr).await)
+            .max_decoding_message_size(64 * 1024 * 1024);
         Some(Self {
             addr,
             client,
-            trigger,
-            task: Some(task),
+            running,
             _db: db,
         })
     }
@@ -240,16 +284,7 @@ impl IdentityApp {
 
     /// Stop the service in place (its address then refuses connections).
     pub async fn halt(&mut self) {
-        self.trigger.trigger();
-        if let Some(task) = self.task.take() {
-            task.await.expect("identity service stops cleanly");
-        }
-    }
-}
-
-impl Drop for IdentityApp {
-    fn drop(&mut self) {
-        self.trigger.trigger();
+        self.running.stop().await;
     }
 }
 
@@ -259,8 +294,22 @@ impl Drop for IdentityApp {
 pub struct EncountersApp {
     pub addr: SocketAddr,
     pub client: EncountersServiceClient<Channel>,
-    trigger: ShutdownTrigger,
-    task: Option<tokio::task::JoinHandle<()>>,
+    running: Running,
+}
+
+/// The configuration a test encounters service gets.
+pub fn encounters_config(
+    db: &TestDatabase,
+    identity_url: &str,
+) -> corridor_encounters::EncountersConfig {
+    corridor_encounters::EncountersConfig {
+        service: service_config(db, corridor_encounters::SCHEMA),
+        identity_url: identity_url.to_owned(),
+        referrals_url: None,
+        identity_deadline: Duration::from_secs(3),
+        channel_buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
+        channel_stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
+    }
 }
 
 impl EncountersApp {
@@ -272,51 +321,30 @@ impl EncountersApp {
         adjust: impl FnOnce(&mut corridor_encounters::EncountersConfig),
     ) -> Self {
         init_logs();
-        let mut config = corridor_encounters::EncountersConfig {
-            service: service_config(db, corridor_encounters::SCHEMA),
-            identity_url: identity_url.to_owned(),
-            identity_deadline: Duration::from_secs(3),
-            channel_buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
-            channel_stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
-        };
+        let mut config = encounters_config(db, identity_url);
         adjust(&mut config);
         let app = corridor_encounters::Application::build(config)
             .await
             .expect("encounters service builds");
+        Self::run(app).await
+    }
+
+    /// Run an encounters service that is built.
+    pub async fn run(app: corridor_encounters::Application) -> Self {
         let addr = app.local_addr();
-        let (trigger, shutdown) = shutdown_channel();
-        let task = tokio::spawn(async move {
-            app.run_until_stopped(shutdown)
-                .await
-                .expect("encounters service runs");
-        });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to encounters service");
-        let client =
-            EncountersServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let running = Running::start("encounters", |shutdown| app.run_until_stopped(shutdown));
+        let client = EncountersServiceClient::new(connect(addr).await)
+            .max_decoding_message_size(64 * 1024 * 1024);
         Self {
             addr,
             client,
-            trigger,
-            task: Some(task),
+            running,
         }
     }
 
     /// Stop the service and wait until it has drained.
     pub async fn stop(mut self) {
-        self.trigger.trigger();
-        if let Some(task) = self.task.take() {
-            task.await.expect("encounters service stops cleanly");
-        }
-    }
-}
-
-impl Drop for EncountersApp {
-    fn drop(&mut self) {
-        self.trigger.trigger();
+        self.running.stop().await;
     }
 }
 
@@ -365,6 +393,111 @@ impl Node {
     /// Another encounters instance on the same database and identity.
     pub async fn second_encounters(&self) -> EncountersApp {
         EncountersApp::spawn(&self.encounters_db, &self.identity.url(), |_| {}).await
+    }
+}
+
+/// A running referrals service and a client connected to it. It does not
+/// own its database, so that several instances can share one.
+#[derive(Debug)]
+pub struct ReferralsApp {
+    pub addr: SocketAddr,
+    pub client: ReferralsServiceClient<Channel>,
+    running: Running,
+}
+
+impl ReferralsApp {
+    /// Start a referrals service on `db` that asks identity and encounters
+    /// at these URLs.
+    pub async fn spawn(
+        db: &TestDatabase,
+        identity_url: &str,
+        encounters_url: &str,
+        adjust: impl FnOnce(&mut corridor_referrals::ReferralsConfig),
+    ) -> Self {
+        init_logs();
+        let mut config = corridor_referrals::ReferralsConfig {
+            service: service_config(db, corridor_referrals::SCHEMA),
+            identity_url: identity_url.to_owned(),
+            encounters_url: encounters_url.to_owned(),
+            deadline: Duration::from_secs(3),
+            watch: corridor_runtime::follow::Limits {
+                buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
+                stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
+            },
+        };
+        adjust(&mut config);
+        let app = corridor_referrals::Application::build(config)
+            .await
+            .expect("referrals service builds");
+        let addr = app.local_addr();
+        let running = Running::start("referrals", |shutdown| app.run_until_stopped(shutdown));
+        let client = ReferralsServiceClient::new(connect(addr).await)
+            .max_decoding_message_size(64 * 1024 * 1024);
+        Self {
+            addr,
+            client,
+            running,
+        }
+    }
+
+    /// Stop the service and wait until it has drained.
+    pub async fn stop(mut self) {
+        self.running.stop().await;
+    }
+}
+
+/// A whole node: identity, encounters and referrals, wired to each other,
+/// each on its own fresh database of one backend.
+#[derive(Debug)]
+pub struct FullNode {
+    pub identity: IdentityApp,
+    pub encounters: EncountersApp,
+    pub referrals: ReferralsApp,
+    pub encounters_db: TestDatabase,
+    pub referrals_db: TestDatabase,
+}
+
+impl FullNode {
+    /// Start all three, or None when `backend` is skipped here.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        let identity = IdentityApp::spawn(backend).await?;
+        let encounters_db = TestDatabase::new(backend).await?;
+        let referrals_db = TestDatabase::new(backend).await?;
+        init_logs();
+        // Encounters and referrals ask each other: bind encounters first,
+        // start referrals with its address, then tell encounters where
+        // referrals is.
+        let mut encounters = corridor_encounters::Application::build(encounters_config(
+            &encounters_db,
+            &identity.url(),
+        ))
+        .await
+        .expect("encounters service builds");
+        let encounters_url = format!("http://{}", encounters.local_addr());
+        let referrals =
+            ReferralsApp::spawn(&referrals_db, &identity.url(), &encounters_url, |_| {}).await;
+        encounters
+            .link_referrals(&format!("http://{}", referrals.addr))
+            .expect("referrals URL");
+        let encounters = EncountersApp::run(encounters).await;
+        Some(Self {
+            identity,
+            encounters,
+            referrals,
+            encounters_db,
+            referrals_db,
+        })
+    }
+
+    /// Another referrals instance on the same database.
+    pub async fn another_referrals(&self) -> ReferralsApp {
+        ReferralsApp::spawn(
+            &self.referrals_db,
+            &self.identity.url(),
+            &format!("http://{}", self.encounters.addr),
+            |_| {},
+        )
+        .await
     }
 }
 

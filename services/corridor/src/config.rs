@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_ENCOUNTERS_ADDR: &str = "127.0.0.1:50052";
+pub const DEFAULT_REFERRALS_ADDR: &str = "127.0.0.1:50053";
 pub const DEFAULT_IDENTITY_DEADLINE_MS: u64 = 3000;
 pub const MAX_CHANNEL_BUFFER: usize = 1 << 20;
 pub const DEFAULT_CHANNEL_STALL_MS: u64 = 5000;
@@ -59,6 +60,7 @@ impl Cli {
 pub enum ServiceName {
     Identity,
     Encounters,
+    Referrals,
 }
 
 #[derive(Debug, Args)]
@@ -92,10 +94,28 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_ENCOUNTERS_ADDR", default_value = DEFAULT_ENCOUNTERS_ADDR)]
     pub encounters_addr: SocketAddr,
 
+    /// Database of the referrals service; overrides --database-url.
+    #[arg(long, env = "CORRIDOR_REFERRALS_DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub referrals_database_url: Option<SecretString>,
+
+    /// Address the referrals service listens on (host:port).
+    #[arg(long, env = "CORRIDOR_REFERRALS_ADDR", default_value = DEFAULT_REFERRALS_ADDR)]
+    pub referrals_addr: SocketAddr,
+
     /// Where other services reach the identity service (http://host:port);
     /// default: the identity address above.
     #[arg(long, env = "CORRIDOR_IDENTITY_URL")]
     pub identity_url: Option<String>,
+
+    /// Where other services reach the encounters service; default: the
+    /// encounters address above.
+    #[arg(long, env = "CORRIDOR_ENCOUNTERS_URL")]
+    pub encounters_url: Option<String>,
+
+    /// Where other services reach the referrals service; default: the
+    /// referrals address above.
+    #[arg(long, env = "CORRIDOR_REFERRALS_URL")]
+    pub referrals_url: Option<String>,
 
     /// Milliseconds a call to the identity service may take.
     #[arg(long, env = "CORRIDOR_IDENTITY_DEADLINE_MS", default_value_t = DEFAULT_IDENTITY_DEADLINE_MS)]
@@ -138,8 +158,10 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Node {
     pub services: Vec<Service>,
-    /// How services reach identity.
+    /// How services reach each other.
     pub identity_url: String,
+    pub encounters_url: String,
+    pub referrals_url: String,
     pub identity_deadline: Duration,
     pub channel_buffer: usize,
     pub channel_stall: Duration,
@@ -176,21 +198,21 @@ impl ServeArgs {
                 "CORRIDOR_CHANNEL_STALL_MS (--channel-stall-ms) must be at least 1".to_owned(),
             );
         }
-        let identity_url = match &self.identity_url {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.clone(),
-            Some(url) => {
-                return Err(format!(
-                    "CORRIDOR_IDENTITY_URL (--identity-url) must be an http:// or https:// URL, e.g. http://127.0.0.1:50051, not '{url}'"
-                ));
-            }
-            None => {
-                let mut addr = self.identity_addr;
-                if addr.ip().is_unspecified() {
-                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                format!("http://{addr}")
-            }
-        };
+        let identity_url = service_url(
+            self.identity_url.as_deref(),
+            self.identity_addr,
+            "CORRIDOR_IDENTITY_URL (--identity-url)",
+        )?;
+        let encounters_url = service_url(
+            self.encounters_url.as_deref(),
+            self.encounters_addr,
+            "CORRIDOR_ENCOUNTERS_URL (--encounters-url)",
+        )?;
+        let referrals_url = service_url(
+            self.referrals_url.as_deref(),
+            self.referrals_addr,
+            "CORRIDOR_REFERRALS_URL (--referrals-url)",
+        )?;
         let mut names = self.services.clone();
         if names.is_empty() {
             names = ServiceName::value_variants().to_vec();
@@ -217,6 +239,13 @@ impl ServeArgs {
                     "CORRIDOR_ENCOUNTERS_DATABASE_URL",
                     "encounters.db",
                     corridor_encounters::SCHEMA,
+                ),
+                ServiceName::Referrals => (
+                    self.referrals_addr,
+                    self.referrals_database_url.as_ref(),
+                    "CORRIDOR_REFERRALS_DATABASE_URL",
+                    "referrals.db",
+                    corridor_referrals::SCHEMA,
                 ),
             };
             let (url, var) = match (own_url, self.database_url.as_ref()) {
@@ -254,10 +283,32 @@ impl ServeArgs {
         Ok(Node {
             services,
             identity_url,
+            encounters_url,
+            referrals_url,
             identity_deadline: Duration::from_millis(self.identity_deadline_ms),
             channel_buffer: self.channel_buffer,
             channel_stall: Duration::from_millis(self.channel_stall_ms),
         })
+    }
+}
+
+/// How other services reach one at `addr`: `url` when given (checked), or
+/// `http://` and the address (an unspecified host becomes 127.0.0.1).
+fn service_url(url: Option<&str>, addr: SocketAddr, var: &str) -> Result<String, String> {
+    match url {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(url.to_owned())
+        }
+        Some(url) => Err(format!(
+            "{var} must be an http:// or https:// URL, e.g. http://127.0.0.1:50051, not '{url}'"
+        )),
+        None => {
+            let mut addr = addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            Ok(format!("http://{addr}"))
+        }
     }
 }
 

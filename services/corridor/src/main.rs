@@ -1,7 +1,7 @@
 //! `corridor`: one binary for a whole node or any one of its services.
 //!
-//! `corridor` (or `corridor serve`) runs every service of a node (identity
-//! and encounters) in one process with SQLite files under `./data`;
+//! `corridor` (or `corridor serve`) runs every service of a node (identity,
+//! encounters and referrals) in one process with SQLite files under `./data`;
 //! `corridor serve --service identity` runs one service alone, which is how a production deployment
 //! runs it. Every setting is a flag with an environment variable, and all of
 //! them are checked before any port is bound.
@@ -76,6 +76,9 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                 let config = corridor_encounters::EncountersConfig {
                     service: service.config.clone(),
                     identity_url: node.identity_url.clone(),
+                    // $everything includes referrals when the node runs them
+                    // (here, or elsewhere at CORRIDOR_REFERRALS_URL).
+                    referrals_url: Some(node.referrals_url.clone()),
                     identity_deadline: node.identity_deadline,
                     channel_buffer: node.channel_buffer,
                     channel_stall: node.channel_stall,
@@ -87,6 +90,27 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     "encounters listening on {}  (gRPC; identity at {}; store: {})",
                     app.local_addr(),
                     node.identity_url,
+                    service.store_label
+                );
+                running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+            }
+            ServiceName::Referrals => {
+                let config = corridor_referrals::ReferralsConfig {
+                    service: service.config.clone(),
+                    identity_url: node.identity_url.clone(),
+                    encounters_url: node.encounters_url.clone(),
+                    deadline: node.identity_deadline,
+                    watch: corridor_runtime::follow::Limits {
+                        buffer: node.channel_buffer,
+                        stall: node.channel_stall,
+                    },
+                };
+                let app = corridor_referrals::Application::build(config)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("referrals: {e}"))?;
+                println!(
+                    "referrals  listening on {}  (gRPC; store: {})",
+                    app.local_addr(),
                     service.store_label
                 );
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));

@@ -1,5 +1,6 @@
-//! `Patient/$everything`: the Patient, from the identity service, and every
-//! resource this service holds about them, paged.
+//! `Patient/$everything`: the Patient, from the identity service, every
+//! resource this service holds about them, then their referrals, from the
+//! referrals service; paged.
 
 use corridor_fhir::Issue;
 use corridor_proto::encounters::v1::EverythingRequest;
@@ -8,14 +9,19 @@ use corridor_runtime::ApiError;
 use corridor_store::Store;
 use serde_json::{Value, json};
 
-use crate::identity::IdentityLink;
+use corridor_runtime::identity::IdentityLink;
+
+use crate::referrals::ReferralsLink;
 
 /// The search parameter every type of this service names its Patient by.
 const COMPARTMENT_PARAM: &str = "patient";
 
+/// `referrals`, when the node has a referrals service, adds the patient's
+/// ServiceRequests and Tasks after this service's records.
 pub async fn everything(
     store: &Store,
     identity: &IdentityLink,
+    referrals: Option<&ReferralsLink>,
     request: &EverythingRequest,
 ) -> Result<pb::Bundle, ApiError> {
     let id = request.patient_id.trim();
@@ -34,17 +40,56 @@ pub async fn everything(
         )
     })?;
     let since = Some(request.since.as_str()).filter(|s| !s.trim().is_empty());
+    // The page token says which part is being paged: this service's records
+    // ("e.<token>") or, after them, the patient's referrals ("r.<token>").
     let token = Some(request.page_token.as_str()).filter(|s| !s.is_empty());
-    let slice = store
+    let (phase, inner) = match token.map(|t| t.split_once('.').unwrap_or(("?", t))) {
+        None => ("e", ""),
+        Some(("e", inner)) => ("e", inner),
+        Some(("r", inner)) if referrals.is_some() => ("r", inner),
+        Some(_) => {
+            return Err(Issue::new(
+                "invalid",
+                "this page token does not belong to this $everything",
+            )
+            .at("page_token")
+            .into());
+        }
+    };
+    let reference = format!("Patient/{id}");
+    let since_text = since.unwrap_or_default();
+    let own = store
         .compartment(
             COMPARTMENT_PARAM,
-            &format!("Patient/{id}"),
+            &reference,
             since,
             i64::from(request.count),
-            token,
+            Some(inner).filter(|t| phase == "e" && !t.is_empty()),
         )
         .await?;
-    let mut entries = Vec::with_capacity(slice.entries.len() + 1);
+    let theirs = match referrals {
+        Some(link) => {
+            let count = if phase == "r" { request.count } else { 1 };
+            let page = link
+                .of_patient(id, since_text, count, if phase == "r" { inner } else { "" })
+                .await?;
+            Some(page)
+        }
+        None => None,
+    };
+    let (shown, next_token) = match (phase, &theirs) {
+        ("e", _) => {
+            let next = match (&own.next_token, &theirs) {
+                (Some(next), _) => Some(format!("e.{next}")),
+                (None, Some(r)) if r.total > 0 => Some("r.".to_owned()),
+                (None, _) => None,
+            };
+            (&own.entries, next)
+        }
+        (_, Some(r)) => (&r.entries, r.next_token.as_ref().map(|t| format!("r.{t}"))),
+        (_, None) => (&own.entries, None),
+    };
+    let mut entries = Vec::with_capacity(shown.len() + 1);
     if token.is_none() {
         entries.push(entry(
             "Patient",
@@ -52,7 +97,7 @@ pub async fn everything(
             serde_json::from_str(&patient.json).unwrap_or(Value::Null),
         ));
     }
-    for stored in &slice.entries {
+    for stored in shown {
         entries.push(entry(
             &stored.resource_type,
             &stored.id,
@@ -83,10 +128,10 @@ pub async fn everything(
         }
     };
     let mut links = vec![json!({ "relation": "self", "url": link(token) })];
-    if let Some(next) = &slice.next_token {
+    if let Some(next) = &next_token {
         links.push(json!({ "relation": "next", "url": link(Some(next)) }));
     }
-    let total = slice.total + 1;
+    let total = 1 + own.total + theirs.as_ref().map_or(0, |r| r.total);
     let bundle = json!({
         "resourceType": "Bundle",
         "type": "searchset",
@@ -97,7 +142,7 @@ pub async fn everything(
     Ok(pb::Bundle {
         json: bundle.to_string(),
         total,
-        next_page_token: slice.next_token.unwrap_or_default(),
+        next_page_token: next_token.unwrap_or_default(),
     })
 }
 

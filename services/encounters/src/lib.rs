@@ -9,7 +9,7 @@
 //! consult channel (`SendMessage`, `OpenChannel`).
 //!
 //! Every Patient a write names is checked with the identity service first
-//! ([`identity`]), with a deadline and the caller's trace context; if
+//! ([`corridor_runtime::identity`]), with a deadline and the caller's trace context; if
 //! identity cannot answer, the write fails with UNAVAILABLE and nothing is
 //! stored.
 
@@ -31,12 +31,12 @@ use tonic::{Request, Response, Status};
 pub mod channel;
 pub mod consultation;
 mod everything;
-pub mod identity;
 mod params;
+pub mod referrals;
 
 pub use params::RESOURCES;
 
-use identity::IdentityLink;
+use corridor_runtime::identity::IdentityLink;
 
 /// Full gRPC name of the service, as health checks and reflection know it.
 pub const SERVICE_NAME: &str = "corridor.encounters.v1.EncountersService";
@@ -57,6 +57,9 @@ pub struct EncountersConfig {
     /// The identity service, e.g. `http://127.0.0.1:50051`.
     pub identity_url: String,
     pub identity_deadline: Duration,
+    /// The referrals service, e.g. `http://127.0.0.1:50053`, whose
+    /// referrals `Patient/$everything` includes; None when the node has none.
+    pub referrals_url: Option<String>,
     /// Per-reader buffer of the consult channel, in messages.
     pub channel_buffer: usize,
     /// How long a full reader buffer may stay unread while messages wait.
@@ -67,7 +70,7 @@ pub struct EncountersConfig {
 pub enum BuildError {
     #[error("encounters store: {0}")]
     Store(#[from] StoreError),
-    #[error("identity service URL: {0}")]
+    #[error("identity or referrals service URL: {0}")]
     IdentityUrl(#[from] tonic::transport::Error),
     #[error(transparent)]
     Serve(#[from] ServeError),
@@ -80,6 +83,7 @@ pub struct Application {
     local_addr: SocketAddr,
     resources: Resources,
     identity: IdentityLink,
+    referrals: Option<referrals::ReferralsLink>,
     config: EncountersConfig,
 }
 
@@ -87,7 +91,18 @@ impl Application {
     /// Connect the store and run its migrations, prepare the (lazy) identity
     /// client, then bind the port.
     pub async fn build(config: EncountersConfig) -> Result<Self, BuildError> {
-        let identity = IdentityLink::new(&config.identity_url, config.identity_deadline)?;
+        let identity = IdentityLink::new(
+            &config.identity_url,
+            config.identity_deadline,
+            params::PATIENT_ELEMENT,
+        )?;
+        let referrals = match &config.referrals_url {
+            Some(url) => Some(referrals::ReferralsLink::new(
+                url,
+                config.identity_deadline,
+            )?),
+            None => None,
+        };
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
@@ -100,12 +115,23 @@ impl Application {
             local_addr,
             resources,
             identity,
+            referrals,
             config,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Include the referrals of the service at `url` in
+    /// `Patient/$everything` (for when it starts after this one is built).
+    pub fn link_referrals(&mut self, url: &str) -> Result<(), BuildError> {
+        self.referrals = Some(referrals::ReferralsLink::new(
+            url,
+            self.config.identity_deadline,
+        )?);
+        Ok(())
     }
 
     /// Serve until `shutdown`, then drain within the grace period and close
@@ -115,7 +141,8 @@ impl Application {
         let handler = Encounters {
             resources: self.resources,
             identity: self.identity,
-            reader_limits: channel::ReaderLimits {
+            referrals: self.referrals,
+            reader_limits: corridor_runtime::follow::Limits {
                 buffer: self.config.channel_buffer,
                 stall: self.config.channel_stall,
             },
@@ -153,7 +180,8 @@ impl Application {
 struct Encounters {
     resources: Resources,
     identity: IdentityLink,
-    reader_limits: channel::ReaderLimits,
+    referrals: Option<referrals::ReferralsLink>,
+    reader_limits: corridor_runtime::follow::Limits,
     /// Ends open consult channels when the service stops.
     shutdown: Shutdown,
 }
@@ -236,6 +264,7 @@ corridor_runtime::fhir_service! {
             let bundle = everything::everything(
                 self.resources.store(),
                 &self.identity,
+                self.referrals.as_ref(),
                 request.get_ref(),
             )
             .await?;

@@ -165,41 +165,49 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Encounter",
         params: ENCOUNTER,
         sortable: &["date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Observation",
         params: OBSERVATION,
         sortable: &["date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Condition",
         params: CONDITION,
         sortable: &["onset-date", "recorded-date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Communication",
         params: COMMUNICATION,
         sortable: &["sent", "received"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Immunization",
         params: IMMUNIZATION,
         sortable: &["date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "AllergyIntolerance",
         params: ALLERGY_INTOLERANCE,
         sortable: &["date", "onset-date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "MedicationStatement",
         params: MEDICATION_STATEMENT,
         sortable: &["effective", "date"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "DocumentReference",
         params: DOCUMENT_REFERENCE,
         sortable: &["date", "period"],
+        announce: None,
     },
 ];
 

@@ -47,15 +47,18 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Patient",
         params: PATIENT,
         sortable: &["name", "family", "given", "birthdate"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Organization",
         params: ORGANIZATION,
         sortable: &["name"],
+        announce: None,
     },
     ResourceDef {
         resource_type: "Practitioner",
         params: PRACTITIONER,
         sortable: &["name", "family", "given"],
+        announce: None,
     },
 ];

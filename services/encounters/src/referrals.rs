@@ -1,0 +1,98 @@
+//! The encounters service's link to the referrals service, for the
+//! patient's referrals in `Patient/$everything`. Calls have a deadline and
+//! carry the trace context.
+
+use std::time::Duration;
+
+use corridor_fhir::Issue;
+use corridor_proto::referrals::v1::PatientReferralsRequest;
+use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
+use corridor_runtime::ApiError;
+use corridor_store::Stored;
+use corridor_store::compartment::Slice;
+use serde_json::Value;
+use tonic::transport::{Channel, Endpoint};
+
+/// A lazily connected client of the referrals service.
+#[derive(Debug, Clone)]
+pub struct ReferralsLink {
+    client: ReferralsServiceClient<Channel>,
+    deadline: Duration,
+}
+
+impl ReferralsLink {
+    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(deadline)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Self {
+            client: ReferralsServiceClient::new(channel),
+            deadline,
+        })
+    }
+
+    /// One page of the patient's ServiceRequests and Tasks.
+    pub async fn of_patient(
+        &self,
+        patient_id: &str,
+        since: &str,
+        count: i32,
+        page_token: &str,
+    ) -> Result<Slice, ApiError> {
+        let mut request = tonic::Request::new(PatientReferralsRequest {
+            patient_id: patient_id.to_owned(),
+            since: since.to_owned(),
+            count,
+            page_token: page_token.to_owned(),
+        });
+        request.set_timeout(self.deadline);
+        corridor_runtime::telemetry::inject_current(request.metadata_mut());
+        let mut client = self.client.clone();
+        let answer = tokio::time::timeout(self.deadline, client.patient_referrals(request)).await;
+        let bundle = match answer {
+            Ok(Ok(response)) => response.into_inner().bundle.unwrap_or_default(),
+            Ok(Err(status)) => {
+                tracing::warn!(code = ?status.code(), "referrals call failed");
+                return Err(unreachable(&format!("it answered {:?}", status.code())));
+            }
+            Err(_) => {
+                return Err(unreachable(&format!(
+                    "no answer within {} ms",
+                    self.deadline.as_millis()
+                )));
+            }
+        };
+        let value: Value = serde_json::from_str(&bundle.json).unwrap_or(Value::Null);
+        let entries = value["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let resource = &e["resource"];
+                Some(Stored {
+                    resource_type: resource["resourceType"].as_str()?.to_owned(),
+                    id: resource["id"].as_str()?.to_owned(),
+                    version: resource["meta"]["versionId"].as_str()?.parse().ok()?,
+                    last_updated: resource["meta"]["lastUpdated"].as_str()?.to_owned(),
+                    deleted: false,
+                    json: resource.to_string(),
+                })
+            })
+            .collect();
+        Ok(Slice {
+            entries,
+            total: bundle.total,
+            next_token: Some(bundle.next_page_token).filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+fn unreachable(why: &str) -> ApiError {
+    ApiError::Unavailable(Issue::new(
+        "transient",
+        format!(
+            "the referrals service could not be asked for the patient's referrals ({why}); retry later"
+        ),
+    ))
+}

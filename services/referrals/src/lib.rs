@@ -1,0 +1,252 @@
+//! The referrals service: closed-loop referrals between migrant-support
+//! organizations and health systems, whose status is never lost.
+//!
+//! A referral is a ServiceRequest (what is asked) and a Task (intent order,
+//! code fulfill, focus the ServiceRequest) whose requester is the referring
+//! organization and owner the performing one, made together by
+//! `CreateReferral`. The Task's status moves only through `Transition`,
+//! which enforces the state machine of [`workflow`], who may make each
+//! move, reasons, outcome references and the caller's last-seen version.
+//!
+//! Every ServiceRequest and Task version is appended, in its own
+//! transaction, to the service's event stream (an outbox with gap-free,
+//! commit-ordered sequence numbers). `Watch` follows it for the referrals
+//! the caller's organization takes part in, resumable from any sequence,
+//! across replicas and restarts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use corridor_fhir::Issue;
+use corridor_proto::referrals::v1 as pb;
+use corridor_proto::referrals::v1::referrals_service_server::{
+    ReferralsService, ReferralsServiceServer,
+};
+use corridor_runtime::follow;
+use corridor_runtime::identity::IdentityLink;
+use corridor_runtime::resources::{Resources, respond, respond_replayed, to_proto};
+use corridor_runtime::server::{self, ServeError};
+use corridor_runtime::{ApiError, ServiceConfig, Shutdown, caller_organization, idempotency_key};
+use corridor_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+mod events;
+pub mod links;
+mod params;
+mod referral;
+pub mod workflow;
+
+pub use params::{EVENTS, RESOURCES};
+
+use links::{EncountersLink, ReferralsGuard};
+
+/// Full gRPC name of the service, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "corridor.referrals.v1.ReferralsService";
+/// PostgreSQL schema of the service's tables.
+pub const SCHEMA: &str = "referrals";
+
+/// The referrals service's configuration.
+#[derive(Debug, Clone)]
+pub struct ReferralsConfig {
+    pub service: ServiceConfig,
+    /// The identity service, e.g. `http://127.0.0.1:50051`.
+    pub identity_url: String,
+    /// The encounters service, e.g. `http://127.0.0.1:50052`.
+    pub encounters_url: String,
+    /// How long a call to another service may take.
+    pub deadline: Duration,
+    /// Buffer and stall limit of each Watch stream.
+    pub watch: follow::Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("referrals store: {0}")]
+    Store(#[from] StoreError),
+    #[error("service URL: {0}")]
+    Url(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The referrals service, built and bound, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    resources: Resources,
+    identity: IdentityLink,
+    encounters: EncountersLink,
+    config: ReferralsConfig,
+}
+
+impl Application {
+    /// Connect the store and run its migrations, prepare the (lazy) clients
+    /// of identity and encounters, then bind the port.
+    pub async fn build(config: ReferralsConfig) -> Result<Self, BuildError> {
+        let identity = IdentityLink::new(
+            &config.identity_url,
+            config.deadline,
+            params::PATIENT_ELEMENT,
+        )?;
+        let encounters = EncountersLink::new(&config.encounters_url, config.deadline)?;
+        let store = Store::connect(&config.service.store, RESOURCES).await?;
+        let listener = server::bind(config.service.listen).await?;
+        let local_addr = server::local_addr(&listener)?;
+        let resources = Resources::new(store, config.service.limits)
+            .with_guard(std::sync::Arc::new(ReferralsGuard {
+                identity: identity.clone(),
+            }))
+            .with_resolver(std::sync::Arc::new(identity.clone()));
+        Ok(Self {
+            listener,
+            local_addr,
+            resources,
+            identity,
+            encounters,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serve until `shutdown`, then drain within the grace period and close
+    /// the store.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
+        let store = self.resources.store().clone();
+        let handler = Referrals {
+            resources: self.resources,
+            identity: self.identity,
+            encounters: self.encounters,
+            watch: self.config.watch,
+            shutdown: shutdown.clone(),
+        };
+        let max_message = self
+            .config
+            .service
+            .limits
+            .max_bytes
+            .saturating_add(64 * 1024);
+        let service = ReferralsServiceServer::new(handler).max_decoding_message_size(max_message);
+        let ready = {
+            let store = store.clone();
+            async move { store.ping().await.is_ok() }
+        };
+        let result = server::serve(
+            self.listener,
+            tonic::service::Routes::new(service),
+            SERVICE_NAME,
+            ready,
+            shutdown,
+            self.config.service.shutdown_grace,
+        )
+        .await;
+        store.close().await;
+        result
+    }
+}
+
+/// The gRPC handlers.
+#[derive(Debug)]
+struct Referrals {
+    resources: Resources,
+    identity: IdentityLink,
+    encounters: EncountersLink,
+    watch: follow::Limits,
+    /// Ends open Watch streams when the service stops.
+    shutdown: Shutdown,
+}
+
+corridor_runtime::fhir_service! {
+    impl ReferralsService for Referrals, messages pb {
+        async fn create_referral(
+            &self,
+            request: Request<pb::CreateReferralRequest>,
+        ) -> Result<Response<pb::CreateReferralResponse>, Status> {
+            let key = idempotency_key(&request)?;
+            let caller = caller_organization(&request)?;
+            let req = request.get_ref();
+            let result = referral::create(
+                &self.resources,
+                &self.identity,
+                &caller,
+                &req.service_request,
+                req.draft,
+                key.as_deref(),
+            )
+            .await?;
+            let (service_request, task) = match result.entries.as_slice() {
+                [sr, task] => (to_proto(&sr.stored), to_proto(&task.stored)),
+                _ => return Err(ApiError::Invalid(Issue::new("exception", "a referral is two resources")).into()),
+            };
+            tracing::info!(task = %task.id, service_request = %service_request.id, replayed = result.replayed, "referral");
+            Ok(respond_replayed(
+                pb::CreateReferralResponse {
+                    service_request: Some(service_request),
+                    task: Some(task),
+                },
+                result.replayed,
+            ))
+        }
+
+        async fn transition(
+            &self,
+            request: Request<pb::TransitionRequest>,
+        ) -> Result<Response<pb::TransitionResponse>, Status> {
+            let key = idempotency_key(&request)?;
+            let caller = caller_organization(&request)?;
+            let result = referral::transition(
+                &self.resources,
+                &self.encounters,
+                &caller,
+                request.get_ref(),
+                key.as_deref(),
+            )
+            .await?;
+            tracing::info!(task = %result.stored.id, version = result.stored.version, status = %request.get_ref().status, replayed = result.replayed, "transition");
+            Ok(respond(
+                pb::TransitionResponse {
+                    task: Some(to_proto(&result.stored)),
+                },
+                &result,
+            ))
+        }
+
+        type WatchStream = follow::Items<pb::WatchResponse>;
+
+        async fn watch(
+            &self,
+            request: Request<pb::WatchRequest>,
+        ) -> Result<Response<Self::WatchStream>, Status> {
+            let caller = caller_organization(&request)?;
+            let after = request.get_ref().after_sequence;
+            if after < 0 {
+                return Err(ApiError::Invalid(
+                    Issue::new("invalid", "after_sequence is the last sequence received, 0 or more")
+                        .at("after_sequence"),
+                )
+                .into());
+            }
+            Ok(Response::new(events::watch(
+                self.resources.store(),
+                caller,
+                after,
+                self.watch,
+                self.shutdown.clone(),
+            )))
+        }
+
+        async fn patient_referrals(
+            &self,
+            request: Request<pb::PatientReferralsRequest>,
+        ) -> Result<Response<pb::PatientReferralsResponse>, Status> {
+            let bundle = referral::of_patient(self.resources.store(), request.get_ref()).await?;
+            Ok(Response::new(pb::PatientReferralsResponse {
+                bundle: Some(bundle),
+            }))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What the referrals service asks other services: identity for the
+//! Patient and Organizations of a referral (through the shared
+//! [`IdentityLink`]), and encounters for the outcome a completed referral
+//! points at. Every call has a deadline and carries the trace context.
+
+use std::time::Duration;
+
+use corridor_fhir::{Issue, Validated};
+use corridor_proto::encounters::v1::ReadRequest;
+use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
+use corridor_runtime::ApiError;
+use corridor_runtime::identity::IdentityLink;
+use corridor_runtime::resources::{Check, Guard};
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+/// The types the encounters service owns: what a referral's outcome may be.
+pub const OUTCOME_TYPES: &[&str] = &[
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Communication",
+    "Immunization",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "DocumentReference",
+];
+
+/// A lazily connected client of the encounters service.
+#[derive(Debug, Clone)]
+pub struct EncountersLink {
+    client: EncountersServiceClient<Channel>,
+    deadline: Duration,
+}
+
+impl EncountersLink {
+    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(deadline)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Self {
+            client: EncountersServiceClient::new(channel),
+            deadline,
+        })
+    }
+
+    /// Whether encounters holds `resource_type/id` (current, not deleted).
+    pub async fn exists(&self, resource_type: &str, id: &str) -> Result<bool, ApiError> {
+        let mut request = tonic::Request::new(ReadRequest {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+        });
+        request.set_timeout(self.deadline);
+        corridor_runtime::telemetry::inject_current(request.metadata_mut());
+        let mut client = self.client.clone();
+        let unreachable = |why: String| {
+            ApiError::Unavailable(Issue::new(
+                "transient",
+                format!(
+                    "the encounters service could not be asked about {resource_type}/{id} ({why}); nothing was written; retry later"
+                ),
+            ))
+        };
+        match tokio::time::timeout(self.deadline, client.read(request)).await {
+            Err(_) => Err(unreachable(format!(
+                "no answer within {} ms",
+                self.deadline.as_millis()
+            ))),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(status)) => match status.code() {
+                Code::NotFound | Code::InvalidArgument => Ok(false),
+                code => Err(unreachable(format!("it answered {code:?}"))),
+            },
+        }
+    }
+}
+
+/// The generic writes: Patients checked with identity, and Tasks refused,
+/// because a Task's status moves only through the state machine.
+#[derive(Debug)]
+pub struct ReferralsGuard {
+    pub identity: IdentityLink,
+}
+
+fn task_refused() -> ApiError {
+    ApiError::Invalid(
+        Issue::new(
+            "business-rule",
+            "a referral Task is made by CreateReferral and changed by Transition, which enforce the referral state machine",
+        )
+        .at("Task"),
+    )
+}
+
+impl Guard for ReferralsGuard {
+    fn check<'a>(&'a self, resources: &'a [&'a Validated]) -> Check<'a> {
+        Box::pin(async move {
+            if let Some(index) = resources.iter().position(|r| r.resource_type == "Task") {
+                return Err(corridor_runtime::resources::Refusal {
+                    index,
+                    error: task_refused(),
+                });
+            }
+            self.identity.check(resources).await
+        })
+    }
+
+    fn may_delete(&self, resource_type: &str) -> Result<(), ApiError> {
+        if resource_type == "Task" {
+            Err(task_refused())
+        } else {
+            Ok(())
+        }
+    }
+}
