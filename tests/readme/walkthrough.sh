@@ -13,7 +13,7 @@ trap cleanup EXIT
 
 "$bin" serve --data-dir "$work/data" > "$work/node.log" 2>&1 &
 node=$!
-for port in 50051 50052; do
+for port in 50051 50052 50053; do
     for _ in $(seq 1 100); do
         grpcurl -plaintext "localhost:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
         kill -0 "$node" 2>/dev/null || break
@@ -66,6 +66,12 @@ resumed=$(grep -c '"resumed"' "$work/out.txt" || true)
 expect "3 Communication" "\$everything holds the three messages"
 expect "1 Patient" "\$everything holds the patient"
 expect "include  Patient" "_include=Encounter:subject adds the Patient"
+expect "Task is accepted" "the hospital accepts the referral"
+expect "Code: PermissionDenied" "the NGO may not start the hospital's work"
+expect "Task is completed" "the hospital completes it with the outcome"
+expect "2  created   -> requested" "the NGO's feed shows the referral"
+expect "4  status-changed  received -> accepted" "the NGO's feed shows the acceptance"
+expect "6  status-changed  in-progress -> completed" "the NGO's feed shows the completion, in order"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 
