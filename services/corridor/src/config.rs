@@ -385,10 +385,13 @@ mod tests {
             urls,
             [
                 "sqlite:///tmp/x/identity.db",
-                "sqlite:///tmp/x/encounters.db"
+                "sqlite:///tmp/x/encounters.db",
+                "sqlite:///tmp/x/referrals.db"
             ]
         );
         assert_eq!(node.identity_url, "http://127.0.0.1:50051");
+        assert_eq!(node.encounters_url, "http://127.0.0.1:50052");
+        assert_eq!(node.referrals_url, "http://127.0.0.1:50053");
     }
 
     #[test]
