@@ -59,7 +59,7 @@ buf-lint:
     cd proto && "$tools/node_modules/.bin/buf" lint
 
 # Benchmarks (release profile). Figures are printed, never asserted.
-bench: bench-validate bench-identity bench-consult
+bench: bench-validate bench-identity bench-consult bench-referrals
 
 # FHIR validation throughput on the HL7 examples and the Synthea sample.
 bench-validate:
@@ -75,6 +75,13 @@ bench-identity:
 # is set, PostgreSQL.
 bench-consult:
     cargo bench -p corridor-tests --bench consult
+
+# Referrals: transitions per second with one and with several concurrent
+# clients while the hospital watches, and the latency (p50, p99) from a
+# Transition to another client's Watch stream, on SQLite and, when
+# CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL.
+bench-referrals:
+    cargo bench -p corridor-tests --bench referrals
 
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:

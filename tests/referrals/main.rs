@@ -3,3 +3,4 @@
 //! and on PostgreSQL.
 
 mod flow;
+mod watch;
