@@ -675,11 +675,14 @@ impl Store {
         .bind(json.as_deref())
         .execute(&mut **tx)
         .await?;
-        sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
-            .bind(def.resource_type)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        if previous.is_some() {
+            // A new resource has no index rows yet.
+            sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
+                .bind(def.resource_type)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
         if let Some(content) = &content {
             insert_index_rows(tx, def, id, &index::rows(def, content)).await?;
         }
@@ -699,9 +702,6 @@ impl Store {
             deleted,
             json: json.unwrap_or_default(),
         };
-        if let Some(stream) = def.announce {
-            self.append_entry(tx, stream, &stored).await?;
-        }
         Ok(stored)
     }
 
@@ -744,6 +744,9 @@ impl Store {
         outcome: Outcome,
     ) -> Result<WriteResult, StoreError> {
         self.record_key(&mut tx, key, &stored, outcome).await?;
+        if outcome != Outcome::Matched {
+            self.announce_in(&mut tx, &stored).await?;
+        }
         tx.commit().await?;
         if let Ok(def) = self.def(&stored.resource_type)
             && let Some(stream) = def.announce

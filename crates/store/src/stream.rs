@@ -112,6 +112,31 @@ impl Store {
         Ok(seq)
     }
 
+    /// Append `stored` to its type's announce stream, if it has one. Called
+    /// as the last step before commit, so that the stream lock is held for
+    /// as short a time as possible.
+    /// A version already announced (a delete of a deleted resource writes
+    /// nothing new) is not announced again.
+    pub(crate) async fn announce_in(&self, tx: &mut Tx, stored: &Stored) -> Result<(), StoreError> {
+        let Some(stream) = self.def(&stored.resource_type)?.announce else {
+            return Ok(());
+        };
+        let announced = sqlx::query(
+            "SELECT 1 AS found FROM stream_entries WHERE resource_type = $1 AND id = $2 AND version = $3 AND stream = $4",
+        )
+        .bind(&stored.resource_type)
+        .bind(&stored.id)
+        .bind(stored.version)
+        .bind(stream)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+        if !announced {
+            self.append_entry(tx, stream, stored).await?;
+        }
+        Ok(())
+    }
+
     /// Tell readers in this process that `stream` grew (after the commit).
     pub(crate) fn announced(&self, stream: &str) {
         // No receiver is fine.

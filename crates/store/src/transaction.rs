@@ -281,6 +281,10 @@ impl Store {
             .into_iter()
             .map(|r| r.ok_or(StoreError::Contention))
             .collect::<Result<_, _>>()?;
+        // Announce last, in entry order, to hold the stream lock briefly.
+        for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
+            self.announce_in(&mut tx, &entry.stored).await?;
+        }
         if let Some(key) = key {
             let recorded: Vec<Value> = entries
                 .iter()
