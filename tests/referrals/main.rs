@@ -3,4 +3,5 @@
 //! and on PostgreSQL.
 
 mod flow;
+mod search;
 mod watch;
