@@ -13,8 +13,7 @@ use corridor_proto::fhir::v1::Resource;
 use corridor_proto::identity::v1::ReadRequest;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use serde_json::Value;
-use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// The types the identity service owns.
 const IDENTITY_TYPES: &[&str] = &["Patient", "Organization", "Practitioner"];
@@ -39,12 +38,8 @@ impl IdentityLink {
         deadline: Duration,
         patient_elements: &'static [(&'static str, &'static str)],
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .tcp_nodelay(true)
-            .connect_lazy();
         Ok(Self {
-            client: IdentityServiceClient::new(channel),
+            client: IdentityServiceClient::new(crate::link::channel(url, deadline)?),
             deadline,
             patient_elements,
         })
@@ -53,40 +48,20 @@ impl IdentityLink {
     /// The current version of `resource_type/id` in identity, or None when
     /// identity does not have it or it was deleted.
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Resource>, ApiError> {
-        let mut request = tonic::Request::new(ReadRequest {
+        let mut client = self.client.clone();
+        let message = ReadRequest {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
-        });
-        request.set_timeout(self.deadline);
-        crate::telemetry::inject_current(request.metadata_mut());
-        let mut client = self.client.clone();
-        let call = tokio::time::timeout(self.deadline, client.read(request)).await;
-        let unreachable = |why: String| {
-            ApiError::Unavailable(Issue::new(
-                "transient",
-                format!(
-                    "the identity service could not be asked about {resource_type}/{id} ({why}); nothing was written; retry later"
-                ),
-            ))
         };
-        match call {
-            Err(_) => Err(unreachable(format!(
-                "no answer within {} ms",
-                self.deadline.as_millis()
-            ))),
-            Ok(Ok(response)) => Ok(response.into_inner().resource),
-            Ok(Err(status)) => match status.code() {
-                Code::NotFound | Code::InvalidArgument => Ok(None),
-                Code::DeadlineExceeded => Err(unreachable(format!(
-                    "no answer within {} ms",
-                    self.deadline.as_millis()
-                ))),
-                code => {
-                    tracing::warn!(?code, message = status.message(), "identity call failed");
-                    Err(unreachable(format!("it answered {code:?}")))
-                }
-            },
-        }
+        let answer = crate::link::call(
+            "identity",
+            &format!("about {resource_type}/{id}"),
+            self.deadline,
+            message,
+            |request| async move { client.read(request).await },
+        )
+        .await?;
+        Ok(answer.and_then(|response| response.resource))
     }
 }
 

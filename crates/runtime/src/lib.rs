@@ -8,6 +8,7 @@ pub mod error;
 pub mod follow;
 pub mod handlers;
 pub mod identity;
+pub mod link;
 pub mod outcome;
 pub mod resources;
 pub mod server;

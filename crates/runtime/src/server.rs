@@ -85,6 +85,32 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// The largest gRPC message a service decodes: its resource limit plus
+/// room for the envelope, so that the service's own limit (which answers
+/// with an OperationOutcome) cuts in before gRPC's.
+pub fn max_message_size(limits: &corridor_fhir::Limits) -> usize {
+    limits.max_bytes.saturating_add(64 * 1024)
+}
+
+/// [`serve`] for a service that keeps its data in `store`: ready once the
+/// store answers, and the store closed after shutdown.
+pub async fn serve_with_store(
+    listener: TcpListener,
+    routes: Routes,
+    health_name: &'static str,
+    store: corridor_store::Store,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    let ready = {
+        let store = store.clone();
+        async move { store.ping().await.is_ok() }
+    };
+    let result = serve(listener, routes, health_name, ready, shutdown, grace).await;
+    store.close().await;
+    result
+}
+
 /// Serve `routes` (a service's own gRPC services) on `listener`, with gRPC
 /// health and reflection added. `health_name` is the service's full gRPC
 /// name; it reports NOT_SERVING until `ready` succeeds, and again once

@@ -148,30 +148,18 @@ impl Application {
             },
             shutdown: shutdown.clone(),
         };
-        // A transaction Bundle may hold many resources; the Bundle limit
-        // (the resource limit) answers with an OperationOutcome first.
-        let max_message = self
-            .config
-            .service
-            .limits
-            .max_bytes
-            .saturating_add(64 * 1024);
-        let service = EncountersServiceServer::new(handler).max_decoding_message_size(max_message);
-        let ready = {
-            let store = store.clone();
-            async move { store.ping().await.is_ok() }
-        };
-        let result = server::serve(
+        // A transaction Bundle is held to the resource limit as a whole.
+        let service = EncountersServiceServer::new(handler)
+            .max_decoding_message_size(server::max_message_size(&self.config.service.limits));
+        server::serve_with_store(
             self.listener,
             tonic::service::Routes::new(service),
             SERVICE_NAME,
-            ready,
+            store,
             shutdown,
             self.config.service.shutdown_grace,
         )
-        .await;
-        store.close().await;
-        result
+        .await
     }
 }
 

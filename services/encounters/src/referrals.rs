@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use corridor_fhir::Issue;
 use corridor_proto::referrals::v1::PatientReferralsRequest;
 use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use corridor_runtime::ApiError;
+use corridor_runtime::link;
 use corridor_store::Stored;
 use corridor_store::compartment::Slice;
 use serde_json::Value;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// A lazily connected client of the referrals service.
 #[derive(Debug, Clone)]
@@ -22,12 +22,8 @@ pub struct ReferralsLink {
 
 impl ReferralsLink {
     pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .tcp_nodelay(true)
-            .connect_lazy();
         Ok(Self {
-            client: ReferralsServiceClient::new(channel),
+            client: ReferralsServiceClient::new(link::channel(url, deadline)?),
             deadline,
         })
     }
@@ -40,29 +36,27 @@ impl ReferralsLink {
         count: i32,
         page_token: &str,
     ) -> Result<Slice, ApiError> {
-        let mut request = tonic::Request::new(PatientReferralsRequest {
+        let mut client = self.client.clone();
+        let message = PatientReferralsRequest {
             patient_id: patient_id.to_owned(),
             since: since.to_owned(),
             count,
             page_token: page_token.to_owned(),
-        });
-        request.set_timeout(self.deadline);
-        corridor_runtime::telemetry::inject_current(request.metadata_mut());
-        let mut client = self.client.clone();
-        let answer = tokio::time::timeout(self.deadline, client.patient_referrals(request)).await;
-        let bundle = match answer {
-            Ok(Ok(response)) => response.into_inner().bundle.unwrap_or_default(),
-            Ok(Err(status)) => {
-                tracing::warn!(code = ?status.code(), "referrals call failed");
-                return Err(unreachable(&format!("it answered {:?}", status.code())));
-            }
-            Err(_) => {
-                return Err(unreachable(&format!(
-                    "no answer within {} ms",
-                    self.deadline.as_millis()
-                )));
-            }
         };
+        const WHAT: &str = "for the patient's referrals";
+        let bundle = link::call(
+            "referrals",
+            WHAT,
+            self.deadline,
+            message,
+            |request| async move { client.patient_referrals(request).await },
+        )
+        .await?
+        // This service checked the request already; a refusal is a fault
+        // of the other side, reported as before.
+        .ok_or_else(|| link::unreachable("referrals", WHAT, "it refused the request"))?
+        .bundle
+        .unwrap_or_default();
         let value: Value = serde_json::from_str(&bundle.json).unwrap_or(Value::Null);
         let entries = value["entry"]
             .as_array()
@@ -86,13 +80,4 @@ impl ReferralsLink {
             next_token: Some(bundle.next_page_token).filter(|t| !t.is_empty()),
         })
     }
-}
-
-fn unreachable(why: &str) -> ApiError {
-    ApiError::Unavailable(Issue::new(
-        "transient",
-        format!(
-            "the referrals service could not be asked for the patient's referrals ({why}); retry later"
-        ),
-    ))
 }

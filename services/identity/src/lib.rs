@@ -69,28 +69,19 @@ impl Application {
     /// the store.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
         let store = self.resources.store().clone();
-        // Our own limit on resource size answers with an OperationOutcome;
-        // gRPC's must not cut in first.
-        let max_message = self.config.limits.max_bytes.saturating_add(64 * 1024);
         let service = IdentityServiceServer::new(Identity {
             resources: self.resources,
         })
-        .max_decoding_message_size(max_message);
-        let ready = {
-            let store = store.clone();
-            async move { store.ping().await.is_ok() }
-        };
-        let result = server::serve(
+        .max_decoding_message_size(server::max_message_size(&self.config.limits));
+        server::serve_with_store(
             self.listener,
             tonic::service::Routes::new(service),
             SERVICE_NAME,
-            ready,
+            store,
             shutdown,
             self.config.shutdown_grace,
         )
-        .await;
-        store.close().await;
-        result
+        .await
     }
 }
 

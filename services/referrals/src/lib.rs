@@ -124,28 +124,17 @@ impl Application {
             watch: self.config.watch,
             shutdown: shutdown.clone(),
         };
-        let max_message = self
-            .config
-            .service
-            .limits
-            .max_bytes
-            .saturating_add(64 * 1024);
-        let service = ReferralsServiceServer::new(handler).max_decoding_message_size(max_message);
-        let ready = {
-            let store = store.clone();
-            async move { store.ping().await.is_ok() }
-        };
-        let result = server::serve(
+        let service = ReferralsServiceServer::new(handler)
+            .max_decoding_message_size(server::max_message_size(&self.config.service.limits));
+        server::serve_with_store(
             self.listener,
             tonic::service::Routes::new(service),
             SERVICE_NAME,
-            ready,
+            store,
             shutdown,
             self.config.service.shutdown_grace,
         )
-        .await;
-        store.close().await;
-        result
+        .await
     }
 }
 

@@ -10,9 +10,9 @@ use corridor_proto::encounters::v1::ReadRequest;
 use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
 use corridor_runtime::ApiError;
 use corridor_runtime::identity::IdentityLink;
+use corridor_runtime::link;
 use corridor_runtime::resources::{Check, Guard};
-use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// The types the encounters service owns: what a referral's outcome may be.
 pub const OUTCOME_TYPES: &[&str] = &[
@@ -35,44 +35,28 @@ pub struct EncountersLink {
 
 impl EncountersLink {
     pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .tcp_nodelay(true)
-            .connect_lazy();
         Ok(Self {
-            client: EncountersServiceClient::new(channel),
+            client: EncountersServiceClient::new(link::channel(url, deadline)?),
             deadline,
         })
     }
 
     /// Whether encounters holds `resource_type/id` (current, not deleted).
     pub async fn exists(&self, resource_type: &str, id: &str) -> Result<bool, ApiError> {
-        let mut request = tonic::Request::new(ReadRequest {
+        let mut client = self.client.clone();
+        let message = ReadRequest {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
-        });
-        request.set_timeout(self.deadline);
-        corridor_runtime::telemetry::inject_current(request.metadata_mut());
-        let mut client = self.client.clone();
-        let unreachable = |why: String| {
-            ApiError::Unavailable(Issue::new(
-                "transient",
-                format!(
-                    "the encounters service could not be asked about {resource_type}/{id} ({why}); nothing was written; retry later"
-                ),
-            ))
         };
-        match tokio::time::timeout(self.deadline, client.read(request)).await {
-            Err(_) => Err(unreachable(format!(
-                "no answer within {} ms",
-                self.deadline.as_millis()
-            ))),
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(status)) => match status.code() {
-                Code::NotFound | Code::InvalidArgument => Ok(false),
-                code => Err(unreachable(format!("it answered {code:?}"))),
-            },
-        }
+        let answer = link::call(
+            "encounters",
+            &format!("about {resource_type}/{id}"),
+            self.deadline,
+            message,
+            |request| async move { client.read(request).await },
+        )
+        .await?;
+        Ok(answer.is_some())
     }
 }
 

@@ -1,0 +1,65 @@
+//! Calls from one service to another: a lazily connected channel, and each
+//! call made with a deadline and the current trace context, its failures
+//! sorted into "the other service has no such thing" and "it could not be
+//! asked" (UNAVAILABLE, so that the caller's request fails cleanly).
+
+use std::future::Future;
+use std::time::Duration;
+
+use corridor_fhir::Issue;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::ApiError;
+
+/// A channel to the service at `url` that connects on first use, so that a
+/// service starts even while the ones it asks are down.
+pub fn channel(url: &str, deadline: Duration) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(deadline)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Send `message` with `send` (a generated client's method) within
+/// `deadline`. `Ok(None)` means the other service answered that it has no
+/// such thing (NOT_FOUND or INVALID_ARGUMENT); a timeout or any other
+/// failure is UNAVAILABLE, naming `service` and `what` was asked.
+pub async fn call<M, R, F, Fut>(
+    service: &str,
+    what: &str,
+    deadline: Duration,
+    message: M,
+    send: F,
+) -> Result<Option<R>, ApiError>
+where
+    F: FnOnce(tonic::Request<M>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    crate::telemetry::inject_current(request.metadata_mut());
+    let late = || format!("no answer within {} ms", deadline.as_millis());
+    match tokio::time::timeout(deadline, send(request)).await {
+        Err(_) => Err(unreachable(service, what, &late())),
+        Ok(Ok(response)) => Ok(Some(response.into_inner())),
+        Ok(Err(status)) => match status.code() {
+            Code::NotFound | Code::InvalidArgument => Ok(None),
+            Code::DeadlineExceeded => Err(unreachable(service, what, &late())),
+            code => {
+                tracing::warn!(service, ?code, message = status.message(), "call failed");
+                Err(unreachable(service, what, &format!("it answered {code:?}")))
+            }
+        },
+    }
+}
+
+/// The error of a request that needed `service` and could not ask it.
+pub fn unreachable(service: &str, what: &str, why: &str) -> ApiError {
+    ApiError::Unavailable(Issue::new(
+        "transient",
+        format!(
+            "the {service} service could not be asked {what} ({why}); nothing was written; retry later"
+        ),
+    ))
+}
