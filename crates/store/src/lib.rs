@@ -477,7 +477,7 @@ impl Store {
                 return Ok(replay);
             }
             let result = self
-                .update_in(&mut tx, resource_type, id, &resource.object, expected)
+                .write_existing(&mut tx, resource_type, id, Some(&resource.object), expected)
                 .await?;
             self.finish(tx, idempotency_key, result.stored, result.outcome)
                 .await
@@ -556,20 +556,25 @@ impl Store {
                 tx.commit().await?;
                 return Ok(replay);
             }
-            let result = self.delete_in(&mut tx, resource_type, id, expected).await?;
+            let result = self
+                .write_existing(&mut tx, resource_type, id, None, expected)
+                .await?;
             self.finish(tx, idempotency_key, result.stored, result.outcome)
                 .await
         })
         .await
     }
 
-    /// Delete `id` inside an open write transaction: a tombstone version,
-    /// or the existing tombstone when it is already deleted.
-    async fn delete_in(
+    /// Write a new version of the existing `id` inside an open write
+    /// transaction, if it is at `expected`: `object`, or a tombstone when
+    /// None. Deleting a deleted resource returns its tombstone and writes
+    /// nothing.
+    async fn write_existing(
         &self,
         tx: &mut Tx,
         resource_type: &str,
         id: &str,
+        object: Option<&Map<String, Value>>,
         expected: Option<i64>,
     ) -> Result<WriteResult, StoreError> {
         let def = self.def(resource_type)?;
@@ -577,35 +582,18 @@ impl Store {
             .current_for_write(tx, resource_type, id)
             .await?
             .ok_or_else(|| not_found(resource_type, id))?;
-        if current.deleted {
+        if object.is_none() && current.deleted {
             return Ok(written(current, Outcome::Deleted));
         }
         check_expected(&current, expected)?;
+        let (method, outcome) = match object {
+            Some(_) => ("update", Outcome::Updated),
+            None => ("delete", Outcome::Deleted),
+        };
         let stored = self
-            .write_version(tx, def, id, Some(current.version), None, "delete")
+            .write_version(tx, def, id, Some(current.version), object, method)
             .await?;
-        Ok(written(stored, Outcome::Deleted))
-    }
-
-    /// Update `id` inside an open write transaction, if it is at `expected`.
-    async fn update_in(
-        &self,
-        tx: &mut Tx,
-        resource_type: &str,
-        id: &str,
-        object: &Map<String, Value>,
-        expected: Option<i64>,
-    ) -> Result<WriteResult, StoreError> {
-        let def = self.def(resource_type)?;
-        let current = self
-            .current_for_write(tx, resource_type, id)
-            .await?
-            .ok_or_else(|| not_found(resource_type, id))?;
-        check_expected(&current, expected)?;
-        let stored = self
-            .write_version(tx, def, id, Some(current.version), Some(object), "update")
-            .await?;
-        Ok(written(stored, Outcome::Updated))
+        Ok(written(stored, outcome))
     }
 
     /// Write version `previous + 1` (or 1), its history row, index rows and

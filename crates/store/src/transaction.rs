@@ -203,7 +203,7 @@ impl Store {
             } = step.request
             {
                 let result = self
-                    .delete_in(&mut tx, resource_type, id, step.expected)
+                    .write_existing(&mut tx, resource_type, id, None, step.expected)
                     .await
                     .map_err(|e| entry_error(index, e))?;
                 results[index] = Some(result);
@@ -270,7 +270,7 @@ impl Store {
                 let object = resolve_references(&resource.object, &resolved)
                     .map_err(|e| entry_error(index, e))?;
                 let result = self
-                    .update_in(&mut tx, resource_type, id, &object, step.expected)
+                    .write_existing(&mut tx, resource_type, id, Some(&object), step.expected)
                     .await
                     .map_err(|e| entry_error(index, e))?;
                 results[index] = Some(result);
