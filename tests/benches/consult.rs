@@ -10,12 +10,12 @@
 //! (default 1000); CORRIDOR_BENCH_LATENCY_SAMPLES how many messages are
 //! timed one at a time (default 500).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use corridor_proto::encounters::v1 as pb;
 use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
 use corridor_tests::clinic::{self, CLINICIAN, INTERPRETER};
-use corridor_tests::{Backend, EncountersApp, Node, postgres_url};
+use corridor_tests::{Backend, EncountersApp, Node, bench};
 use tokio::sync::mpsc;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -27,13 +27,9 @@ type Client = EncountersServiceClient<Channel>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let messages = setting("CORRIDOR_BENCH_MESSAGES", 1000);
-    let samples = setting("CORRIDOR_BENCH_LATENCY_SAMPLES", 500);
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    for backend in backends {
+    let messages = bench::setting("CORRIDOR_BENCH_MESSAGES", 1000);
+    let samples = bench::setting("CORRIDOR_BENCH_LATENCY_SAMPLES", 500);
+    for backend in bench::backends() {
         let node = Node::spawn(backend).await.expect("services start");
         throughput(&node, backend, 1, messages).await;
         throughput(&node, backend, CONCURRENT_SENDERS, messages).await;
@@ -42,26 +38,10 @@ async fn main() {
     }
 }
 
-/// A positive number from the environment, or `default`.
-fn setting(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| panic!("{name} must be a positive number, not '{value}'")),
-        Err(_) => default,
-    }
-}
-
 /// A client on an HTTP/2 connection of its own, as a separate device.
 async fn connect(app: &EncountersApp) -> Client {
-    let channel = Channel::from_shared(format!("http://{}", app.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    EncountersServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+    EncountersServiceClient::new(corridor_tests::connect(app.addr).await)
+        .max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// Follow `encounter_id`'s channel from the start until `count` messages
@@ -209,22 +189,9 @@ async fn latency(node: &Node, backend: Backend, samples: usize) {
     latencies.sort();
     println!(
         "consult on {backend:?}: SendMessage to another client's stream: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} messages, one at a time)",
-        ms(percentile(&latencies, 50)),
-        ms(percentile(&latencies, 99)),
-        ms(latencies.last().copied().unwrap_or_default()),
+        bench::ms(bench::percentile(&latencies, 50)),
+        bench::ms(bench::percentile(&latencies, 99)),
+        bench::ms(latencies.last().copied().unwrap_or_default()),
         latencies.len()
     );
-}
-
-/// The `p`th percentile of sorted `values` (nearest rank).
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    if values.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p * values.len()).div_ceil(100).max(1);
-    values[rank.min(values.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use corridor_proto::fhir::v1::SearchParameter;
 use corridor_proto::identity::v1 as pb;
-use corridor_tests::{Backend, IdentityApp, fixture, postgres_url};
+use corridor_tests::{Backend, IdentityApp, fixture};
 use serde_json::Value;
 
 const SEQUENTIAL: usize = 500;
@@ -24,11 +24,7 @@ async fn main() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["resourceType"] == "Patient")
         .collect();
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    for backend in backends {
+    for backend in corridor_tests::bench::backends() {
         let app = IdentityApp::spawn(backend).await.expect("service starts");
         run(&app, backend, &patients).await;
         app.stop().await;

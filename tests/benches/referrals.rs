@@ -12,13 +12,13 @@
 //! CORRIDOR_BENCH_LATENCY_SAMPLES how many transitions are timed one at a
 //! time (default 300).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use corridor_proto::fhir::v1::Resource;
 use corridor_proto::referrals::v1 as pb;
 use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use corridor_tests::referral::{self, Parties, acting_for};
-use corridor_tests::{Backend, FullNode, ReferralsApp, postgres_url};
+use corridor_tests::{Backend, FullNode, ReferralsApp, bench};
 use tokio::sync::mpsc;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -31,13 +31,9 @@ type Client = ReferralsServiceClient<Channel>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let referrals = setting("CORRIDOR_BENCH_REFERRALS", 200);
-    let samples = setting("CORRIDOR_BENCH_LATENCY_SAMPLES", 300);
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    for backend in backends {
+    let referrals = bench::setting("CORRIDOR_BENCH_REFERRALS", 200);
+    let samples = bench::setting("CORRIDOR_BENCH_LATENCY_SAMPLES", 300);
+    for backend in bench::backends() {
         let node = FullNode::spawn(backend).await.expect("services start");
         let mut bench = Bench::new(node, backend).await;
         bench.throughput(1, referrals).await;
@@ -47,26 +43,10 @@ async fn main() {
     }
 }
 
-/// A positive number from the environment, or `default`.
-fn setting(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| panic!("{name} must be a positive number, not '{value}'")),
-        Err(_) => default,
-    }
-}
-
 /// A client on an HTTP/2 connection of its own, as a separate system.
 async fn connect(app: &ReferralsApp) -> Client {
-    let channel = Channel::from_shared(format!("http://{}", app.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    ReferralsServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+    ReferralsServiceClient::new(corridor_tests::connect(app.addr).await)
+        .max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// One node, its two organizations and patient, and how many events its
@@ -229,9 +209,9 @@ impl Bench {
         println!(
             "referrals on {:?}: Transition to another client's Watch stream: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} transitions, one at a time)",
             self.backend,
-            ms(percentile(&latencies, 50)),
-            ms(percentile(&latencies, 99)),
-            ms(latencies.last().copied().unwrap_or_default()),
+            bench::ms(bench::percentile(&latencies, 50)),
+            bench::ms(bench::percentile(&latencies, 99)),
+            bench::ms(latencies.last().copied().unwrap_or_default()),
             latencies.len()
         );
     }
@@ -312,17 +292,4 @@ async fn follow(
         }
     }
     cut_offs
-}
-
-/// The `p`th percentile of sorted `values` (nearest rank).
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    if values.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p * values.len()).div_ceil(100).max(1);
-    values[rank.min(values.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

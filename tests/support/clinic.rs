@@ -2,7 +2,6 @@
 //! registered patient, a recorded teleconsultation, a consult channel.
 
 use corridor_proto::encounters::v1 as enc;
-use corridor_proto::identity::v1 as idn;
 use serde_json::{Value, json};
 use tonic::Request;
 
@@ -23,19 +22,7 @@ pub async fn register_patient(node: &Node, family: &str) -> String {
         "gender": "female",
         "birthDate": "1994-07-01",
     });
-    node.identity
-        .client
-        .clone()
-        .create(idn::CreateRequest {
-            resource: patient.to_string(),
-            if_none_exist: String::new(),
-        })
-        .await
-        .expect("patient registered")
-        .into_inner()
-        .resource
-        .expect("resource")
-        .id
+    node.identity.register(&patient).await
 }
 
 /// A virtual Encounter of `patient_id`, held in Tigrinya with an

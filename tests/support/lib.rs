@@ -8,6 +8,7 @@
 //! they are skipped, except when `CI` is set: then they fail, so that CI can
 //! never pass by skipping them.
 
+pub mod bench;
 pub mod clinic;
 pub mod referral;
 
@@ -270,6 +271,22 @@ impl IdentityApp {
             running,
             _db: db,
         })
+    }
+
+    /// Create `resource` (JSON) in the registry; its id.
+    pub async fn register(&self, resource: &serde_json::Value) -> String {
+        self.client
+            .clone()
+            .create(corridor_proto::identity::v1::CreateRequest {
+                resource: resource.to_string(),
+                if_none_exist: String::new(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{} registered: {s:?}", resource["resourceType"]))
+            .into_inner()
+            .resource
+            .expect("resource")
+            .id
     }
 
     /// Where other services reach it.

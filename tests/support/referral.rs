@@ -3,7 +3,6 @@
 //! made on behalf of one organization, and the event feed.
 
 use corridor_proto::fhir::v1::Resource;
-use corridor_proto::identity::v1 as idn;
 use corridor_proto::referrals::v1 as pb;
 use corridor_runtime::CALLER_ORGANIZATION;
 use serde_json::{Value, json};
@@ -22,21 +21,10 @@ pub struct Parties {
 
 async fn register_organization(node: &FullNode, name: &str) -> String {
     let organization = json!({ "resourceType": "Organization", "name": name, "active": true });
-    let id = node
-        .identity
-        .client
-        .clone()
-        .create(idn::CreateRequest {
-            resource: organization.to_string(),
-            if_none_exist: String::new(),
-        })
-        .await
-        .expect("organization registered")
-        .into_inner()
-        .resource
-        .expect("resource")
-        .id;
-    format!("Organization/{id}")
+    format!(
+        "Organization/{}",
+        node.identity.register(&organization).await
+    )
 }
 
 /// Register an NGO and a hospital.
@@ -54,21 +42,7 @@ pub async fn patient(node: &FullNode) -> String {
         "name": [{ "family": "Haile", "given": ["Meron"] }],
         "birthDate": "1988",
     });
-    let id = node
-        .identity
-        .client
-        .clone()
-        .create(idn::CreateRequest {
-            resource: patient.to_string(),
-            if_none_exist: String::new(),
-        })
-        .await
-        .expect("patient registered")
-        .into_inner()
-        .resource
-        .expect("resource")
-        .id;
-    format!("Patient/{id}")
+    format!("Patient/{}", node.identity.register(&patient).await)
 }
 
 /// A ServiceRequest from the NGO to the hospital for `patient`: a
