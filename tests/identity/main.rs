@@ -4,6 +4,7 @@
 mod api;
 mod examples;
 mod lifecycle;
+mod matching;
 mod search;
 mod validation;
 mod writes;

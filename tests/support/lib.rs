@@ -289,6 +289,23 @@ impl IdentityApp {
             .id
     }
 
+    /// The current version of `resource_type/id` as JSON.
+    pub async fn read(&self, resource_type: &str, id: &str) -> serde_json::Value {
+        let resource = self
+            .client
+            .clone()
+            .read(corridor_proto::identity::v1::ReadRequest {
+                resource_type: resource_type.to_owned(),
+                id: id.to_owned(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("read {resource_type}/{id}: {s:?}"))
+            .into_inner()
+            .resource
+            .expect("resource");
+        serde_json::from_str(&resource.json).expect("stored JSON")
+    }
+
     /// Where other services reach it.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -202,8 +202,8 @@ fn glued_abd(latin: &str) -> Option<&str> {
         .filter_map(|prefix| latin.strip_prefix(prefix))
         .find(|rest| rest.len() >= 3)
         .map(|rest| {
-            rest.trim_start_matches(['l'])
-                .trim_start_matches(|c| c == 'a' || c == 'e' || c == 'u')
+            rest.trim_start_matches('l')
+                .trim_start_matches(['a', 'e', 'u'])
                 .trim_start_matches('l')
         })
         .filter(|rest| rest.len() >= 3)

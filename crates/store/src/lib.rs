@@ -30,6 +30,7 @@ mod bundle;
 pub mod compartment;
 mod date;
 mod error;
+pub mod pairs;
 pub mod search;
 mod stream;
 mod text;
@@ -43,7 +44,7 @@ pub fn now_instant() -> String {
     date::now().0
 }
 pub use search::query::{DEFAULT_COUNT, MAX_COUNT};
-pub use search::{ParamKind, ResourceDef, SearchParam};
+pub use search::{Keys, ParamKind, ResourceDef, SearchParam};
 use search::{index, query, sql};
 pub use stream::{ALL_STREAMS, StreamEntry};
 pub use transaction::{TxRequest, TxResult};

@@ -14,6 +14,7 @@ use corridor_fhir::{Issue, Validated};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 
+use crate::pairs::Decision;
 use crate::{
     Outcome, Store, StoreError, Tx, WriteResult, body, check_update, claim, parse_if_match,
     parse_query_string, prefix_issue, query, replayed, request_hash, retrying, valid_id, written,
@@ -97,7 +98,24 @@ impl Store {
             }
         }
         let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-        retrying(|| self.transaction_once(&plan, idempotency_key, &hash)).await
+        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[])).await
+    }
+
+    /// Apply `requests` and record `decisions` (people's decisions about
+    /// pairs of resources, see [`crate::pairs`]) in one transaction, so
+    /// that a link or merge and the decision behind it are never apart.
+    pub async fn transaction_deciding(
+        &self,
+        requests: &[TxRequest],
+        decisions: &[Decision],
+    ) -> Result<TxResult, StoreError> {
+        let plan = self.plan(requests)?;
+        let mut parts = vec!["decision".to_owned()];
+        for entry in requests {
+            parts.extend(fingerprint(entry));
+        }
+        let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+        retrying(|| self.transaction_once(&plan, None, &hash, decisions)).await
     }
 
     /// Check every entry that can be checked without the database: its type
@@ -184,6 +202,7 @@ impl Store {
         plan: &[Planned<'_>],
         key: Option<&str>,
         hash: &str,
+        decisions: &[Decision],
     ) -> Result<TxResult, StoreError> {
         let (_gate, mut tx) = self.begin().await?;
         if let Some(row) = claim(&mut tx, key, hash).await? {
@@ -281,6 +300,9 @@ impl Store {
             .into_iter()
             .map(|r| r.ok_or(StoreError::Contention))
             .collect::<Result<_, _>>()?;
+        for decision in decisions {
+            crate::pairs::decide_in(&mut tx, decision).await?;
+        }
         // Announce last, in entry order, to hold the stream lock briefly.
         for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
             self.announce_in(&mut tx, &entry.stored).await?;

@@ -138,6 +138,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_DB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub db_max_connections: u32,
 
+    /// A Patient matching rules file (TOML) to use instead of the shipped
+    /// one, crates/matching/rules.toml, which documents the format.
+    #[arg(long, env = "CORRIDOR_MATCH_RULES")]
+    pub match_rules: Option<PathBuf>,
+
     /// Seconds that in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CORRIDOR_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -165,6 +170,8 @@ pub struct Node {
     pub identity_deadline: Duration,
     pub channel_buffer: usize,
     pub channel_stall: Duration,
+    /// Patient matching rules for the identity service.
+    pub match_rules: corridor_matching::Rules,
 }
 
 impl ServeArgs {
@@ -198,6 +205,23 @@ impl ServeArgs {
                 "CORRIDOR_CHANNEL_STALL_MS (--channel-stall-ms) must be at least 1".to_owned(),
             );
         }
+        let match_rules = match &self.match_rules {
+            None => corridor_matching::Rules::default_rules(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "CORRIDOR_MATCH_RULES (--match-rules): cannot read {}: {e}",
+                        path.display()
+                    )
+                })?;
+                corridor_matching::Rules::parse(&text).map_err(|e| {
+                    format!(
+                        "CORRIDOR_MATCH_RULES (--match-rules) {}: {e}",
+                        path.display()
+                    )
+                })?
+            }
+        };
         let identity_url = service_url(
             self.identity_url.as_deref(),
             self.identity_addr,
@@ -288,6 +312,7 @@ impl ServeArgs {
             identity_deadline: Duration::from_millis(self.identity_deadline_ms),
             channel_buffer: self.channel_buffer,
             channel_stall: Duration::from_millis(self.channel_stall_ms),
+            match_rules,
         })
     }
 }
@@ -440,6 +465,28 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.contains("CORRIDOR_MAX_RESOURCE_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_match_rules_file_is_refused_naming_the_variable_and_the_fault() {
+        let dir = std::env::temp_dir().join(format!("corridor-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rules.toml");
+        let text =
+            corridor_matching::rules::DEFAULT_RULES.replace("certain = 24.0", "certain = 2.0");
+        std::fs::write(&path, text).unwrap();
+        let err = serve_args(&["--match-rules", path.to_str().unwrap()])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.contains("CORRIDOR_MATCH_RULES") && err.contains("grades must fall"),
+            "{err}"
+        );
+        let err = serve_args(&["--match-rules", "/nonexistent/rules.toml"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("cannot read /nonexistent/rules.toml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -62,9 +62,12 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     for service in &node.services {
         match service.name {
             ServiceName::Identity => {
-                let app = corridor_identity::Application::build(service.config.clone())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+                let app = corridor_identity::Application::build_with_rules(
+                    service.config.clone(),
+                    node.match_rules.clone(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
                 println!(
                     "identity   listening on {}  (gRPC; store: {})",
                     app.local_addr(),

@@ -3,26 +3,38 @@
 //! found again instead of registered twice. It serves Patient, Organization
 //! and Practitioner over `corridor.identity.v1.IdentityService`.
 //!
+//! It also finds the same person across records (`Match`, see
+//! [`matcher`] and the `corridor-matching` crate), keeps people's decisions
+//! about pairs of records (`Link`, `Unlink`, `Merge`, `Unmerge`, see
+//! [`mpi`]) and a queue of possible duplicates for them to decide
+//! ([`review`]), and resolves any Patient id to its current identity for
+//! the other services (`ResolvePatient`).
+//!
 //! Like every Corridor service it is a library: [`Application::build`]
 //! connects and migrates its store and binds its port, and
 //! [`Application::run_until_stopped`] serves until shutdown. The `corridor`
 //! binary and the integration tests start it the same way.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use corridor_matching::Rules;
 use corridor_proto::identity::v1 as pb;
 use corridor_proto::identity::v1::identity_service_server::{
     IdentityService, IdentityServiceServer,
 };
-use corridor_runtime::resources::Resources;
+use corridor_runtime::resources::{Resources, to_proto};
 use corridor_runtime::server::{self, ServeError};
 use corridor_runtime::{ServiceConfig, Shutdown};
 use corridor_store::{Store, StoreError};
 use tokio::net::TcpListener;
 
+pub mod matcher;
+pub mod mpi;
 mod params;
+pub mod review;
 
-pub use params::RESOURCES;
+pub use params::{PATIENT_CHANGES, RESOURCES};
 
 /// Full gRPC name of the service, as health checks and reflection know it.
 pub const SERVICE_NAME: &str = "corridor.identity.v1.IdentityService";
@@ -43,12 +55,20 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     resources: Resources,
+    rules: Arc<Rules>,
     config: ServiceConfig,
 }
 
 impl Application {
-    /// Connect the store and run its migrations, then bind the port.
+    /// Connect the store and run its migrations, then bind the port; match
+    /// with the shipped rules.
     pub async fn build(config: ServiceConfig) -> Result<Self, BuildError> {
+        Self::build_with_rules(config, Rules::default_rules()).await
+    }
+
+    /// [`Application::build`] with matching rules of the deployment's own
+    /// (see `crates/matching/rules.toml`).
+    pub async fn build_with_rules(config: ServiceConfig, rules: Rules) -> Result<Self, BuildError> {
         let store = Store::connect(&config.store, RESOURCES).await?;
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;
@@ -57,6 +77,7 @@ impl Application {
             listener,
             local_addr,
             resources,
+            rules: Arc::new(rules),
             config,
         })
     }
@@ -69,11 +90,19 @@ impl Application {
     /// the store.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
         let store = self.resources.store().clone();
+        let matcher = matcher::Matcher::new(store.clone(), self.rules);
+        let reviewer = tokio::spawn(review::run(
+            matcher.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
         let service = IdentityServiceServer::new(Identity {
             resources: self.resources,
+            mpi: mpi::Mpi::new(store.clone()),
+            matcher,
         })
         .max_decoding_message_size(server::max_message_size(&self.config.limits));
-        server::serve_with_store(
+        let served = server::serve_with_store(
             self.listener,
             tonic::service::Routes::new(service),
             SERVICE_NAME,
@@ -81,7 +110,9 @@ impl Application {
             shutdown,
             self.config.shutdown_grace,
         )
-        .await
+        .await;
+        reviewer.abort();
+        served
     }
 }
 
@@ -89,8 +120,125 @@ impl Application {
 #[derive(Debug)]
 struct Identity {
     resources: Resources,
+    mpi: mpi::Mpi,
+    matcher: matcher::Matcher,
+}
+
+fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status> {
+    Ok(mpi::Decider::new(decided_by, reason)?)
 }
 
 corridor_runtime::fhir_service! {
-    impl IdentityService for Identity, messages pb {}
+    impl IdentityService for Identity, messages pb {
+        async fn r#match(
+            &self,
+            request: tonic::Request<pb::MatchRequest>,
+        ) -> Result<tonic::Response<pb::MatchResponse>, tonic::Status> {
+            let req = request.into_inner();
+            let validated = self.resources.validate(&req.resource)?;
+            let (bundle, total) = self
+                .matcher
+                .r#match(validated, req.count, req.only_certain_matches)
+                .await?;
+            tracing::info!(candidates = total, "match");
+            Ok(tonic::Response::new(pb::MatchResponse {
+                bundle: Some(corridor_proto::fhir::v1::Bundle {
+                    json: bundle.to_string(),
+                    total: total as i64,
+                    next_page_token: String::new(),
+                }),
+            }))
+        }
+
+        async fn link(
+            &self,
+            request: tonic::Request<pb::LinkRequest>,
+        ) -> Result<tonic::Response<pb::LinkResponse>, tonic::Status> {
+            let req = request.into_inner();
+            let by = decider(&req.decided_by, &req.reason)?;
+            let (a, b) = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by).await?;
+            tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "link");
+            Ok(tonic::Response::new(pb::LinkResponse {
+                patient: Some(to_proto(&a)),
+                other: Some(to_proto(&b)),
+            }))
+        }
+
+        async fn unlink(
+            &self,
+            request: tonic::Request<pb::UnlinkRequest>,
+        ) -> Result<tonic::Response<pb::UnlinkResponse>, tonic::Status> {
+            let req = request.into_inner();
+            let by = decider(&req.decided_by, &req.reason)?;
+            let (a, b) = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by).await?;
+            tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "unlink");
+            Ok(tonic::Response::new(pb::UnlinkResponse {
+                patient: Some(to_proto(&a)),
+                other: Some(to_proto(&b)),
+            }))
+        }
+
+        async fn merge(
+            &self,
+            request: tonic::Request<pb::MergeRequest>,
+        ) -> Result<tonic::Response<pb::MergeResponse>, tonic::Status> {
+            let req = request.into_inner();
+            let by = decider(&req.decided_by, &req.reason)?;
+            let (source, target) = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by).await?;
+            tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "merge");
+            Ok(tonic::Response::new(pb::MergeResponse {
+                source: Some(to_proto(&source)),
+                target: Some(to_proto(&target)),
+            }))
+        }
+
+        async fn unmerge(
+            &self,
+            request: tonic::Request<pb::UnmergeRequest>,
+        ) -> Result<tonic::Response<pb::UnmergeResponse>, tonic::Status> {
+            let req = request.into_inner();
+            let by = decider(&req.decided_by, &req.reason)?;
+            let (source, target) = self.mpi.unmerge(req.source_id.trim(), &by).await?;
+            tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "unmerge");
+            Ok(tonic::Response::new(pb::UnmergeResponse {
+                source: Some(to_proto(&source)),
+                target: Some(to_proto(&target)),
+            }))
+        }
+
+        async fn list_reviews(
+            &self,
+            request: tonic::Request<pb::ListReviewsRequest>,
+        ) -> Result<tonic::Response<pb::ListReviewsResponse>, tonic::Status> {
+            let answer = review::list(self.resources.store(), request.into_inner()).await?;
+            Ok(tonic::Response::new(answer))
+        }
+
+        async fn decide_review(
+            &self,
+            request: tonic::Request<pb::DecideReviewRequest>,
+        ) -> Result<tonic::Response<pb::DecideReviewResponse>, tonic::Status> {
+            let answer = review::decide(self.resources.store(), &self.mpi, request.into_inner()).await?;
+            Ok(tonic::Response::new(answer))
+        }
+
+        async fn resolve_patient(
+            &self,
+            request: tonic::Request<pb::ResolvePatientRequest>,
+        ) -> Result<tonic::Response<pb::ResolvePatientResponse>, tonic::Status> {
+            let id = request.into_inner().patient_id;
+            if id.trim().is_empty() {
+                return Err(corridor_runtime::ApiError::Invalid(
+                    corridor_fhir::Issue::new("required", "patient_id is required").at("patient_id"),
+                )
+                .into());
+            }
+            let resolved = self.mpi.resolve(id.trim()).await?;
+            Ok(tonic::Response::new(pb::ResolvePatientResponse {
+                current_id: resolved.current,
+                merged_ids: resolved.merged,
+                linked_ids: resolved.linked,
+            }))
+        }
+    }
 }

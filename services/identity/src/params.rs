@@ -1,6 +1,10 @@
 //! The identity service's resource types and their search parameters.
 
-use corridor_store::{ParamKind, ResourceDef, SearchParam};
+use corridor_store::{Keys, ParamKind, ResourceDef, SearchParam};
+
+/// The stream every Patient write is appended to, in commit order; the
+/// review queue follows it (see `review.rs`).
+pub const PATIENT_CHANGES: &str = "patient-changes";
 
 const fn param(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> SearchParam {
     SearchParam { name, kind, paths }
@@ -26,6 +30,9 @@ const PATIENT: &[SearchParam] = &[
         ParamKind::Reference(&["Organization"]),
         &["managingOrganization"],
     ),
+    // Patient.link.other: the Patients a Patient is linked to, as replaced
+    // by, replacing or the same person; merges are followed through it.
+    param("link", ParamKind::Reference(&["Patient"]), &["link.other"]),
 ];
 
 const ORGANIZATION: &[SearchParam] = &[
@@ -47,18 +54,24 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Patient",
         params: PATIENT,
         sortable: &["name", "family", "given", "birthdate"],
-        announce: None,
+        announce: Some(PATIENT_CHANGES),
+        keys: Some(Keys {
+            param: "match-key",
+            extract: crate::matcher::index_keys,
+        }),
     },
     ResourceDef {
         resource_type: "Organization",
         params: ORGANIZATION,
         sortable: &["name"],
         announce: None,
+        keys: None,
     },
     ResourceDef {
         resource_type: "Practitioner",
         params: PRACTITIONER,
         sortable: &["name", "family", "given"],
         announce: None,
+        keys: None,
     },
 ];

@@ -65,12 +65,14 @@ pub const RESOURCES: &[ResourceDef] = &[
         params: SERVICE_REQUEST,
         sortable: &["authored"],
         announce: Some(EVENTS),
+        keys: None,
     },
     ResourceDef {
         resource_type: "Task",
         params: TASK,
         sortable: &["modified", "authored-on"],
         announce: Some(EVENTS),
+        keys: None,
     },
 ];
 

@@ -45,6 +45,19 @@ pub struct ResourceDef {
     /// order, in the write's own transaction (an outbox of changes that
     /// readers follow with `stream_after`).
     pub announce: Option<&'static str>,
+    /// Blocking keys for matching, indexed with every version (see
+    /// [`Store::candidates`](crate::Store::candidates)). They are not a
+    /// search parameter: a query cannot name them.
+    pub keys: Option<Keys>,
+}
+
+/// How a resource type's blocking keys are made.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    /// The index parameter the keys are stored under.
+    pub param: &'static str,
+    /// The keys of one resource.
+    pub extract: fn(&serde_json::Value) -> Vec<String>,
 }
 
 impl ResourceDef {

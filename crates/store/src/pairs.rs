@@ -1,0 +1,296 @@
+//! Matching support: candidates found through blocking keys, and the pairs
+//! of resources that matching found alike with what people decided about
+//! them (the identity service's review queue).
+//!
+//! Blocking keys are index rows of the parameter a [`ResourceDef`] names in
+//! `keys`; they are written with every version, in the write's
+//! transaction, like every other index row.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError, Stored, Tx, now_instant, stored_from_row};
+
+/// What a person decided about a pair, or that nobody has yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairStatus {
+    Pending,
+    Match,
+    NotMatch,
+}
+
+impl PairStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Match => "match",
+            Self::NotMatch => "not-match",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "match" => Some(Self::Match),
+            "not-match" => Some(Self::NotMatch),
+            _ => None,
+        }
+    }
+}
+
+/// A pair as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    pub resource_type: String,
+    /// The resource whose write found the pair (or the first one named
+    /// when a person decided before matching found it).
+    pub found_by: String,
+    /// The other one.
+    pub other: String,
+    pub grade: Option<String>,
+    pub score: Option<f64>,
+    pub evidence: Option<String>,
+    pub status: PairStatus,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+    pub found_at: String,
+    pub decided_at: Option<String>,
+}
+
+/// A pair that matching found.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub other: String,
+    pub grade: String,
+    pub score: f64,
+    pub evidence: String,
+}
+
+/// A person's decision about two resources.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub resource_type: String,
+    pub a: String,
+    pub b: String,
+    pub status: PairStatus,
+    pub decided_by: String,
+    pub reason: String,
+}
+
+fn ordered<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
+    let low: String = row.try_get("low_id")?;
+    let high: String = row.try_get("high_id")?;
+    let found_by: String = row.try_get("found_by")?;
+    let other = if found_by == low { high } else { low };
+    let status: String = row.try_get("status")?;
+    Ok(Pair {
+        resource_type: row.try_get("resource_type")?,
+        found_by,
+        other,
+        grade: row.try_get("grade")?,
+        score: row.try_get("score")?,
+        evidence: row.try_get("evidence")?,
+        status: PairStatus::parse(&status).ok_or(StoreError::Contention)?,
+        decided_by: row.try_get("decided_by")?,
+        reason: row.try_get("reason")?,
+        found_at: row.try_get("found_at")?,
+        decided_at: row.try_get("decided_at")?,
+    })
+}
+
+const PAIR_COLUMNS: &str = "resource_type, low_id, high_id, found_by, grade, score, evidence, status, decided_by, reason, found_at, decided_at";
+
+impl Store {
+    /// Current, non-deleted resources of `resource_type` indexed under any
+    /// of `keys` (blocking keys of its `keys` parameter), those sharing the
+    /// most keys first, at most `limit`.
+    pub async fn candidates(
+        &self,
+        resource_type: &str,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let def = self.def(resource_type)?;
+        let Some(derived) = def.keys else {
+            return Ok(Vec::new());
+        };
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 4)).collect();
+        let sql = format!(
+            "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content \
+             FROM (SELECT resource_id, COUNT(*) AS shared FROM search_index \
+                   WHERE resource_type = $1 AND param = $2 AND token_code IN ({}) \
+                   GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $3) k \
+             JOIN resources r ON r.resource_type = $1 AND r.id = k.resource_id \
+             WHERE r.deleted = 0 ORDER BY k.shared DESC, r.id",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(resource_type)
+            .bind(derived.param)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for key in keys {
+            q = q.bind(key.as_str());
+        }
+        let rows = q.fetch_all(&self.inner.pool).await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Record what matching found for a write of `found_by`, which was
+    /// entry `seq` of the stream that `cursor` reads, and move the cursor
+    /// there, in one transaction. A pending pair is refreshed; a decided one
+    /// is left as the person decided.
+    pub async fn propose_pairs(
+        &self,
+        cursor: &str,
+        seq: i64,
+        resource_type: &str,
+        found_by: &str,
+        proposals: &[Proposal],
+    ) -> Result<(), StoreError> {
+        let (_gate, mut tx) = self.begin().await?;
+        let now = now_instant();
+        for p in proposals {
+            let (low, high) = ordered(found_by, &p.other);
+            sqlx::query(&format!(
+                "INSERT INTO match_pairs ({PAIR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, $8, NULL) \
+                 ON CONFLICT (resource_type, low_id, high_id) DO UPDATE SET found_by = excluded.found_by, \
+                 grade = excluded.grade, score = excluded.score, evidence = excluded.evidence, found_at = excluded.found_at \
+                 WHERE match_pairs.status = 'pending'"
+            ))
+            .bind(resource_type)
+            .bind(low)
+            .bind(high)
+            .bind(found_by)
+            .bind(p.grade.as_str())
+            .bind(p.score)
+            .bind(p.evidence.as_str())
+            .bind(now.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        save_cursor(&mut tx, cursor, seq).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Where the reader `cursor` stopped (0 when it never read).
+    pub async fn cursor(&self, cursor: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT seq FROM stream_cursors WHERE name = $1")
+            .bind(cursor)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("seq")?,
+            None => 0,
+        })
+    }
+
+    /// The pair of `a` and `b`, if matching found it or a person decided it.
+    pub async fn pair(
+        &self,
+        resource_type: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<Pair>, StoreError> {
+        let (low, high) = ordered(a, b);
+        let row = sqlx::query(&format!(
+            "SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND low_id = $2 AND high_id = $3"
+        ))
+        .bind(resource_type)
+        .bind(low)
+        .bind(high)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        row.as_ref().map(pair_from_row).transpose()
+    }
+
+    /// The pairs of `id` that a person decided, as (other id, status).
+    pub async fn decisions(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<(String, PairStatus)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND (low_id = $2 OR high_id = $2) AND status <> 'pending'"
+        ))
+        .bind(resource_type)
+        .bind(id)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let low: String = row.try_get("low_id")?;
+                let high: String = row.try_get("high_id")?;
+                let status: String = row.try_get("status")?;
+                let other = if low == id { high } else { low };
+                Ok((
+                    other,
+                    PairStatus::parse(&status).ok_or(StoreError::Contention)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Pairs with `status` (all when None), oldest found first, skipping
+    /// `offset`; at most `limit`.
+    pub async fn pairs(
+        &self,
+        resource_type: &str,
+        status: Option<PairStatus>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Pair>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND ($2 = '' OR status = $2) \
+             ORDER BY found_at, low_id, high_id LIMIT $3 OFFSET $4"
+        ))
+        .bind(resource_type)
+        .bind(status.map_or("", PairStatus::as_str))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter().map(pair_from_row).collect()
+    }
+}
+
+/// Record a person's decision inside a write transaction.
+pub(crate) async fn decide_in(tx: &mut Tx, decision: &Decision) -> Result<(), StoreError> {
+    let (low, high) = ordered(&decision.a, &decision.b);
+    let now = now_instant();
+    sqlx::query(&format!(
+        "INSERT INTO match_pairs ({PAIR_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, NULL, NULL, $5, $6, $7, $8, $8) \
+         ON CONFLICT (resource_type, low_id, high_id) DO UPDATE SET status = excluded.status, \
+         decided_by = excluded.decided_by, reason = excluded.reason, decided_at = excluded.decided_at"
+    ))
+    .bind(decision.resource_type.as_str())
+    .bind(low)
+    .bind(high)
+    .bind(decision.a.as_str())
+    .bind(decision.status.as_str())
+    .bind(decision.decided_by.as_str())
+    .bind(decision.reason.as_str())
+    .bind(now.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn save_cursor(tx: &mut Tx, cursor: &str, seq: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO stream_cursors (name, seq) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq WHERE stream_cursors.seq < excluded.seq",
+    )
+    .bind(cursor)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
