@@ -59,7 +59,7 @@ buf-lint:
     cd proto && "$tools/node_modules/.bin/buf" lint
 
 # Benchmarks (release profile). Figures are printed, never asserted.
-bench: bench-validate bench-identity bench-consult bench-referrals
+bench: bench-validate bench-identity bench-consult bench-referrals bench-match
 
 # FHIR validation throughput on the HL7 examples and the Synthea sample.
 bench-validate:
@@ -82,6 +82,10 @@ bench-consult:
 # CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL.
 bench-referrals:
     cargo bench -p corridor-tests --bench referrals
+
+# Patient $match precision, recall, F1 and latency on a seeded synthetic migrant population (MATCH_* settings).
+bench-match:
+    cargo bench -p corridor-tests --bench matching
 
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod clinic;
+pub mod population;
 pub mod referral;
 
 use std::net::SocketAddr;

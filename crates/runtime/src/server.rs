@@ -60,6 +60,11 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
+    /// Whether shutdown has begun.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
     pub async fn wait(mut self) {
         // An error means every trigger is gone, which also means stop.
         let _ = self.0.wait_for(|stop| *stop).await;

@@ -35,11 +35,13 @@ const MAX_PAGE: i64 = 500;
 /// Follow the Patient writes until `shutdown`, filling the review queue.
 pub async fn run(matcher: Matcher, store: Store, shutdown: Shutdown) {
     let mut watch = store.watch();
-    let stop = shutdown.wait();
+    let stop = shutdown.clone().wait();
     tokio::pin!(stop);
     loop {
         let worked = match step(&matcher, &store).await {
             Ok(n) => n,
+            // The store closes as the service stops.
+            Err(_) if shutdown.is_triggered() => return,
             Err(err) => {
                 tracing::warn!(error = %err, "review queue: matching new Patient writes failed; retrying");
                 0
