@@ -3,6 +3,7 @@
 
 mod api;
 mod everything;
+mod merges;
 mod search;
 mod shutdown;
 mod writes;

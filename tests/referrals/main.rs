@@ -3,5 +3,6 @@
 //! and on PostgreSQL.
 
 mod flow;
+mod merges;
 mod search;
 mod watch;

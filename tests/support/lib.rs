@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod clinic;
+pub mod merge;
 pub mod population;
 pub mod referral;
 

@@ -1,17 +1,20 @@
 //! A service's link to the identity service: the Patient check every write
-//! passes, and reads of identity's resources for `_include` and
-//! `Patient/$everything`. Every call has a deadline and carries the current
-//! trace context. Used by every service whose records name Patients.
+//! passes, reads of identity's resources for `_include` and
+//! `Patient/$everything`, and the resolution of a Patient id to everyone it
+//! was merged with, which searches by Patient follow. Every call has a
+//! deadline and carries the current trace context. Used by every service
+//! whose records name Patients.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::ApiError;
+use crate::merges::{MergedIds, Merges};
 use crate::resources::{Check, Fetch, Guard, Refusal, Resolver};
 use corridor_fhir::{Issue, Validated};
 use corridor_proto::fhir::v1::Resource;
-use corridor_proto::identity::v1::ReadRequest;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use corridor_proto::identity::v1::{ReadRequest, ResolvePatientRequest};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -62,6 +65,81 @@ impl IdentityLink {
         )
         .await?;
         Ok(answer.and_then(|response| response.resource))
+    }
+
+    /// Patient `id`'s current identity: where its merges lead, and every id
+    /// merged into that. None when identity has no such Patient (or it was
+    /// deleted).
+    pub async fn resolve(&self, id: &str) -> Result<Option<Resolved>, ApiError> {
+        let mut client = self.client.clone();
+        let message = ResolvePatientRequest {
+            patient_id: id.to_owned(),
+        };
+        let answer = crate::link::call(
+            "identity",
+            &format!("whom Patient/{id} was merged with"),
+            self.deadline,
+            message,
+            |request| async move { client.resolve_patient(request).await },
+        )
+        .await?;
+        Ok(answer.map(|response| Resolved::new(id, response)))
+    }
+}
+
+/// A Patient id resolved to its current identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The id the merges from the asked id lead to (the asked id itself
+    /// when it was never merged).
+    pub current_id: String,
+    /// `current_id` first, then every id merged into it, directly or
+    /// through others, sorted: one order whichever of them was asked, so a
+    /// query built from it is the same query.
+    pub merged_ids: Vec<String>,
+    /// Patients linked to `current_id` as possibly the same person
+    /// (`seealso`), sorted. Searches do not follow links, only merges.
+    pub linked_ids: Vec<String>,
+}
+
+impl Resolved {
+    fn new(asked: &str, answer: corridor_proto::identity::v1::ResolvePatientResponse) -> Self {
+        let current_id = Some(answer.current_id)
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| asked.to_owned());
+        let mut merged: Vec<String> = answer
+            .merged_ids
+            .into_iter()
+            .filter(|m| !m.is_empty() && *m != current_id)
+            .collect();
+        merged.sort();
+        merged.dedup();
+        merged.insert(0, current_id.clone());
+        let mut linked_ids = answer.linked_ids;
+        linked_ids.sort();
+        linked_ids.dedup();
+        Self {
+            current_id,
+            merged_ids: merged,
+            linked_ids,
+        }
+    }
+}
+
+/// Searches by Patient and a patient's compartment look under every id
+/// merged with the one asked; an id identity does not know stands alone.
+impl Merges for IdentityLink {
+    fn patient_elements(&self) -> &'static [(&'static str, &'static str)] {
+        self.patient_elements
+    }
+
+    fn merged_ids<'a>(&'a self, id: &'a str) -> MergedIds<'a> {
+        Box::pin(async move {
+            Ok(match self.resolve(id).await? {
+                Some(resolved) => resolved.merged_ids,
+                None => vec![id.to_owned()],
+            })
+        })
     }
 }
 

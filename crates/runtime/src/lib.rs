@@ -9,6 +9,7 @@ pub mod follow;
 pub mod handlers;
 pub mod identity;
 pub mod link;
+pub mod merges;
 pub mod outcome;
 pub mod resources;
 pub mod server;

@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use corridor_fhir::{Limits, Validated};
 use corridor_proto::fhir::v1 as pb;
-use corridor_store::{Outcome, Page, Store, StoreError, Stored, TxRequest, TxResult, WriteResult};
+use corridor_store::{
+    Outcome, Page, ResourceDef, Store, StoreError, Stored, TxRequest, TxResult, WriteResult,
+};
 use serde_json::{Value, json};
 
+use crate::merges::{Following, Merges};
 use crate::{ApiError, IDEMPOTENT_REPLAYED};
 
 /// A future returned by a [`Resolver`].
@@ -58,6 +61,7 @@ pub struct Resources {
     accepted: Vec<&'static str>,
     resolver: Option<Arc<dyn Resolver>>,
     guard: Option<Arc<dyn Guard>>,
+    following: Option<Following>,
 }
 
 impl Resources {
@@ -69,7 +73,18 @@ impl Resources {
             accepted,
             resolver: None,
             guard: None,
+            following: None,
         }
+    }
+
+    /// Make searches by Patient find the records of every Patient merged
+    /// with the one named, as `merges` tells (see [`crate::merges`]).
+    /// `defs` are the store's types, whose parameters on the element where
+    /// a type names its Patient are followed.
+    #[must_use]
+    pub fn with_merges(mut self, merges: Arc<dyn Merges>, defs: &[ResourceDef]) -> Self {
+        self.following = Some(Following::new(merges, defs));
+        self
     }
 
     /// Check every write with `guard` before it is stored.
@@ -228,10 +243,13 @@ impl Resources {
         params: &[pb::SearchParameter],
         page_token: &str,
     ) -> Result<pb::Bundle, ApiError> {
-        let params: Vec<(String, String)> = params
+        let mut params: Vec<(String, String)> = params
             .iter()
             .map(|p| (p.name.clone(), p.value.clone()))
             .collect();
+        if let Some(following) = &self.following {
+            params = following.expand(resource_type, params).await?;
+        }
         let mut page = self
             .store
             .search(resource_type, &params, non_empty(page_token))

@@ -1,6 +1,7 @@
 //! A compartment: every current resource of any type whose reference
-//! parameter names one resource, such as everything whose `patient` is
-//! `Patient/123`. It answers `Patient/$everything`.
+//! parameter names one of some resources, such as everything whose
+//! `patient` is `Patient/123` (or, for a merged person, any of their
+//! Patients). It answers `Patient/$everything`.
 
 use sqlx::Row;
 
@@ -18,13 +19,14 @@ pub struct Slice {
 }
 
 impl Store {
-    /// Current resources whose parameter `param` refers to `reference`
-    /// (`Type/id`), last updated at or after `since` (a FHIR instant) when
-    /// given.
+    /// Current resources whose parameter `param` refers to any of
+    /// `references` (`Type/id`), last updated at or after `since` (a FHIR
+    /// instant) when given. A page token is bound to the references: asked
+    /// with others, it is refused.
     pub async fn compartment(
         &self,
         param: &str,
-        reference: &str,
+        references: &[String],
         since: Option<&str>,
         count: i64,
         page_token: Option<&str>,
@@ -46,39 +48,54 @@ impl Store {
             })?),
             None => None,
         };
+        if references.is_empty() {
+            return Ok(Slice {
+                entries: Vec::new(),
+                total: 0,
+                next_token: None,
+            });
+        }
+        let mut sorted: Vec<&str> = references.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
         let fingerprint = format!(
-            "compartment:{param}:{reference}:{}:{count}",
+            "compartment:{param}:{}:{}:{count}",
+            sorted.join(","),
             since_ms.unwrap_or(i64::MIN)
         );
         let offset = match page_token.filter(|t| !t.is_empty()) {
             Some(token) => query::decode_token(token, &fingerprint)?,
             None => 0,
         };
-        // Driven from the index rows that name `reference` (index
+        // Driven from the index rows that name the references (index
         // search_index_ref_any), not from a scan of every resource.
-        let from = "FROM resources r JOIN (SELECT DISTINCT resource_type, resource_id FROM search_index \
-             WHERE ref = $2 AND param = $1) s ON s.resource_type = r.resource_type AND s.resource_id = r.id \
-             WHERE r.deleted = 0 AND r.last_updated_ms >= $3";
+        let placeholders: Vec<String> = (0..sorted.len()).map(|n| format!("${}", n + 3)).collect();
+        let from = format!(
+            "FROM resources r JOIN (SELECT DISTINCT resource_type, resource_id FROM search_index \
+             WHERE ref IN ({}) AND param = $1) s ON s.resource_type = r.resource_type AND s.resource_id = r.id \
+             WHERE r.deleted = 0 AND r.last_updated_ms >= $2",
+            placeholders.join(", ")
+        );
         let lower = since_ms.unwrap_or(i64::MIN);
         let mut conn = self.inner.pool.acquire().await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {from}"))
-            .bind(param)
-            .bind(reference)
-            .bind(lower)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?;
-        let rows = sqlx::query(&format!(
+        let count_sql = format!("SELECT COUNT(*) AS n {from}");
+        let mut count_query = sqlx::query(&count_sql).bind(param).bind(lower);
+        for reference in &sorted {
+            count_query = count_query.bind(*reference);
+        }
+        let total: i64 = count_query.fetch_one(&mut *conn).await?.try_get("n")?;
+        let page_sql = format!(
             "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content {from} \
-             ORDER BY r.resource_type, r.id LIMIT $4 OFFSET $5"
-        ))
-        .bind(param)
-        .bind(reference)
-        .bind(lower)
-        .bind(count)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await?;
+             ORDER BY r.resource_type, r.id LIMIT ${} OFFSET ${}",
+            sorted.len() + 3,
+            sorted.len() + 4
+        );
+        let mut page_query = sqlx::query(&page_sql).bind(param).bind(lower);
+        for reference in &sorted {
+            page_query = page_query.bind(*reference);
+        }
+        let page_query = page_query.bind(count).bind(offset);
+        let rows = page_query.fetch_all(&mut *conn).await?;
         let entries = rows
             .iter()
             .map(stored_from_row)

@@ -1,11 +1,21 @@
 //! `Patient/$everything`: the Patient, from the identity service, every
 //! resource this service holds about them, then their referrals, from the
 //! referrals service; paged.
+//!
+//! It answers for the person, not for one record of them: the Patient's
+//! merges are followed ([`corridor_runtime::merges`]). Asked for a Patient
+//! that others were merged into, it returns the records filed under each of
+//! them too; asked for one that was merged away, it answers for the Patient
+//! it was merged into, exactly as if that one had been asked. The Bundle
+//! starts with the current Patient, followed by each merged one (inactive,
+//! with its `replaced-by` link), so that every record's Patient reference
+//! resolves within the Bundle.
 
 use corridor_fhir::Issue;
 use corridor_proto::encounters::v1::EverythingRequest;
 use corridor_proto::fhir::v1 as pb;
 use corridor_runtime::ApiError;
+use corridor_runtime::merges::patient_compartment;
 use corridor_store::Store;
 use serde_json::{Value, json};
 
@@ -30,7 +40,7 @@ pub async fn everything(
             .at("patient_id")
             .into());
     }
-    let patient = identity.read("Patient", id).await?.ok_or_else(|| {
+    let not_found = || {
         ApiError::NotFound(
             Issue::new(
                 "not-found",
@@ -38,7 +48,22 @@ pub async fn everything(
             )
             .at("patient_id"),
         )
-    })?;
+    };
+    let person = identity.resolve(id).await?.ok_or_else(not_found)?;
+    // The current Patient first; a merged one deleted meanwhile is left out.
+    let patients: Vec<_> = futures::future::try_join_all(
+        person
+            .merged_ids
+            .iter()
+            .map(|merged| identity.read("Patient", merged)),
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    if patients.first().is_none_or(|p| p.id != person.current_id) {
+        return Err(not_found());
+    }
     let since = Some(request.since.as_str()).filter(|s| !s.trim().is_empty());
     // The page token says which part is being paged: this service's records
     // ("e.<token>") or, after them, the patient's referrals ("r.<token>").
@@ -56,22 +81,28 @@ pub async fn everything(
             .into());
         }
     };
-    let reference = format!("Patient/{id}");
     let since_text = since.unwrap_or_default();
-    let own = store
-        .compartment(
-            COMPARTMENT_PARAM,
-            &reference,
-            since,
-            i64::from(request.count),
-            Some(inner).filter(|t| phase == "e" && !t.is_empty()),
-        )
-        .await?;
+    let own = patient_compartment(
+        store,
+        COMPARTMENT_PARAM,
+        &person.merged_ids,
+        since,
+        i64::from(request.count),
+        Some(inner).filter(|t| phase == "e" && !t.is_empty()),
+    )
+    .await?;
     let theirs = match referrals {
         Some(link) => {
+            // The referrals service follows the merges of the Patient it is
+            // asked about itself.
             let count = if phase == "r" { request.count } else { 1 };
             let page = link
-                .of_patient(id, since_text, count, if phase == "r" { inner } else { "" })
+                .of_patient(
+                    &person.current_id,
+                    since_text,
+                    count,
+                    if phase == "r" { inner } else { "" },
+                )
                 .await?;
             Some(page)
         }
@@ -89,13 +120,15 @@ pub async fn everything(
         (_, Some(r)) => (&r.entries, r.next_token.as_ref().map(|t| format!("r.{t}"))),
         (_, None) => (&own.entries, None),
     };
-    let mut entries = Vec::with_capacity(shown.len() + 1);
+    let mut entries = Vec::with_capacity(shown.len() + patients.len());
     if token.is_none() {
-        entries.push(entry(
-            "Patient",
-            id,
-            serde_json::from_str(&patient.json).unwrap_or(Value::Null),
-        ));
+        for patient in &patients {
+            entries.push(entry(
+                "Patient",
+                &patient.id,
+                serde_json::from_str(&patient.json).unwrap_or(Value::Null),
+            ));
+        }
     }
     for stored in shown {
         entries.push(entry(
@@ -131,7 +164,9 @@ pub async fn everything(
     if let Some(next) = &next_token {
         links.push(json!({ "relation": "next", "url": link(Some(next)) }));
     }
-    let total = 1 + own.total + theirs.as_ref().map_or(0, |r| r.total);
+    let total = i64::try_from(patients.len()).unwrap_or(i64::MAX)
+        + own.total
+        + theirs.as_ref().map_or(0, |r| r.total);
     let bundle = json!({
         "resourceType": "Bundle",
         "type": "searchset",

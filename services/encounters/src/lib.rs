@@ -11,7 +11,9 @@
 //! Every Patient a write names is checked with the identity service first
 //! ([`corridor_runtime::identity`]), with a deadline and the caller's trace context; if
 //! identity cannot answer, the write fails with UNAVAILABLE and nothing is
-//! stored.
+//! stored. Searches by Patient and `Patient/$everything` follow the
+//! Patient's merges, asked of identity the same way
+//! ([`corridor_runtime::merges`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,7 +111,8 @@ impl Application {
         let link = Arc::new(identity.clone());
         let resources = Resources::new(store, config.service.limits)
             .with_guard(link.clone())
-            .with_resolver(link);
+            .with_resolver(link.clone())
+            .with_merges(link, RESOURCES);
         Ok(Self {
             listener,
             local_addr,

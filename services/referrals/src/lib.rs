@@ -13,6 +13,9 @@
 //! commit-ordered sequence numbers). `Watch` follows it for the referrals
 //! the caller's organization takes part in, resumable from any sequence,
 //! across replicas and restarts.
+//!
+//! Searches by Patient and a patient's referrals follow the Patient's
+//! merges, asked of identity ([`corridor_runtime::merges`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -98,7 +101,8 @@ impl Application {
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
             }))
-            .with_resolver(std::sync::Arc::new(identity.clone()));
+            .with_resolver(std::sync::Arc::new(identity.clone()))
+            .with_merges(std::sync::Arc::new(identity.clone()), RESOURCES);
         Ok(Self {
             listener,
             local_addr,
@@ -232,7 +236,8 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::PatientReferralsRequest>,
         ) -> Result<Response<pb::PatientReferralsResponse>, Status> {
-            let bundle = referral::of_patient(self.resources.store(), request.get_ref()).await?;
+            let bundle =
+                referral::of_patient(self.resources.store(), &self.identity, request.get_ref()).await?;
             Ok(Response::new(pb::PatientReferralsResponse {
                 bundle: Some(bundle),
             }))

@@ -1,11 +1,12 @@
 //! Making a referral, moving it along the state machine, and listing a
-//! patient's referrals.
+//! patient's referrals (those of every Patient merged with them too).
 
 use corridor_fhir::{Issue, Validated};
 use corridor_proto::fhir::v1 as fhir;
 use corridor_proto::referrals::v1::{PatientReferralsRequest, TransitionRequest};
 use corridor_runtime::ApiError;
 use corridor_runtime::identity::IdentityLink;
+use corridor_runtime::merges::{Merges, patient_compartment};
 use corridor_runtime::resources::{Guard, Resources};
 use corridor_store::{Store, TxRequest, TxResult, WriteResult};
 use serde_json::{Map, Value, json};
@@ -362,9 +363,13 @@ pub async fn transition(
         .await?)
 }
 
-/// The ServiceRequests and Tasks of one Patient, as a searchset Bundle.
+/// The ServiceRequests and Tasks of one Patient, as a searchset Bundle:
+/// those filed under any id of the person, as identity resolves it (see
+/// [`corridor_runtime::merges`]); a Patient identity does not know stands
+/// alone.
 pub async fn of_patient(
     store: &Store,
+    identity: &IdentityLink,
     request: &PatientReferralsRequest,
 ) -> Result<fhir::Bundle, ApiError> {
     let id = request.patient_id.trim();
@@ -373,15 +378,16 @@ pub async fn of_patient(
             .at("patient_id")
             .into());
     }
-    let slice = store
-        .compartment(
-            "patient",
-            &format!("Patient/{id}"),
-            Some(request.since.as_str()).filter(|s| !s.trim().is_empty()),
-            i64::from(request.count),
-            Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
-        )
-        .await?;
+    let person = identity.merged_ids(id).await?;
+    let slice = patient_compartment(
+        store,
+        "patient",
+        &person,
+        Some(request.since.as_str()).filter(|s| !s.trim().is_empty()),
+        i64::from(request.count),
+        Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+    )
+    .await?;
     let entries: Vec<Value> = slice
         .entries
         .iter()
