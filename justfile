@@ -87,6 +87,10 @@ bench-referrals:
 bench-match:
     cargo bench -p corridor-tests --bench matching
 
+# Match latency over a million Patients, and the cost of blocking keys on creates (PostgreSQL).
+bench-match-scale: postgres-up
+    CORRIDOR_TEST_POSTGRES_URL={{pg_url}} cargo bench -p corridor-tests --bench matching_scale
+
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:
     python3 tests/fixtures/extract.py

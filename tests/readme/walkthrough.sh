@@ -69,7 +69,7 @@ expect '{"resumed":"3"}' "a resumed reader gets what it missed"
 resumed=$(grep -c '"resumed"' "$work/out.txt" || true)
 [ "$resumed" = 1 ] || { echo "MISSING: exactly one message after sequence 2 (saw $resumed)"; status=1; }
 expect "3 Communication" "\$everything holds the three messages"
-expect "1 Patient" "\$everything holds the patient"
+expect "2 Patient" "\$everything holds the patient and her merged record"
 expect "include  Patient" "_include=Encounter:subject adds the Patient"
 expect "Task is accepted" "the hospital accepts the referral"
 expect "Code: PermissionDenied" "the NGO may not start the hospital's work"

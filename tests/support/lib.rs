@@ -242,7 +242,8 @@ pub struct IdentityApp {
     pub addr: SocketAddr,
     pub client: IdentityServiceClient<Channel>,
     running: Running,
-    _db: TestDatabase,
+    /// The database it owns, if any (removed when the app is dropped).
+    _db: Option<TestDatabase>,
 }
 
 impl IdentityApp {
@@ -260,6 +261,14 @@ impl IdentityApp {
         let db = TestDatabase::new(backend).await?;
         let mut config = service_config(&db, corridor_identity::SCHEMA);
         adjust(&mut config);
+        let mut app = Self::spawn_on(config).await;
+        app._db = Some(db);
+        Some(app)
+    }
+
+    /// Start the identity service on a database that the caller keeps.
+    pub async fn spawn_on(config: ServiceConfig) -> Self {
+        init_logs();
         let app = corridor_identity::Application::build(config)
             .await
             .expect("identity service builds");
@@ -267,12 +276,12 @@ impl IdentityApp {
         let running = Running::start("identity", |shutdown| app.run_until_stopped(shutdown));
         let client = IdentityServiceClient::new(connect(addr).await)
             .max_decoding_message_size(64 * 1024 * 1024);
-        Some(Self {
+        Self {
             addr,
             client,
             running,
-            _db: db,
-        })
+            _db: None,
+        }
     }
 
     /// Create `resource` (JSON) in the registry; its id.
