@@ -74,7 +74,14 @@ async fn main() {
             run(&addr, client, &population, &truth, concurrency).await;
         }
         _ => {
-            for backend in backends() {
+            // MATCH_BACKEND=postgres (or sqlite) runs on that backend only.
+            let only = std::env::var("MATCH_BACKEND")
+                .unwrap_or_default()
+                .to_lowercase();
+            for backend in backends()
+                .into_iter()
+                .filter(|b| only.is_empty() || format!("{b:?}").to_lowercase() == only)
+            {
                 let app = IdentityApp::spawn(backend).await.expect("service starts");
                 let target = format!("{backend:?}");
                 run(

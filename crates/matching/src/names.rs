@@ -209,12 +209,14 @@ fn glued_abd(latin: &str) -> Option<&str> {
         .filter(|rest| rest.len() >= 3)
 }
 
-/// A Latin token without a glued article: Alhasan -> hasan, Elhassan -> hassan.
+/// A Latin token without a glued article: Alhasan -> hasan, Elhassan ->
+/// hassan. The name must go on with a consonant, as the Arabic article is
+/// joined to one in writing; so Aleksandr stays whole.
 fn strip_glued_article(latin: &str) -> Option<&str> {
     ["al", "el", "ul"]
         .iter()
         .filter_map(|p| latin.strip_prefix(p))
-        .find(|rest| rest.len() >= 3)
+        .find(|rest| rest.len() >= 3 && rest.chars().next().is_some_and(|c| !is_vowel(c)))
 }
 
 /// An Arabic-script word without its article ال (الحسن -> حسن). Short
@@ -501,5 +503,7 @@ mod tests {
         // "Albert" reads also as "bert", but that reading is only a variant.
         assert_eq!(level("Albert", "Bert"), Agreement::Variant);
         assert_eq!(level("Alan", "An"), Agreement::Different);
+        // A vowel after "al" is not the article: Aleksandr is not Eksandr.
+        assert_eq!(tokens("Aleksandr")[0].forms.len(), 1);
     }
 }

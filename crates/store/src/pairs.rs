@@ -2,9 +2,9 @@
 //! of resources that matching found alike with what people decided about
 //! them (the identity service's review queue).
 //!
-//! Blocking keys are index rows of the parameter a [`ResourceDef`] names in
-//! `keys`; they are written with every version, in the write's
-//! transaction, like every other index row.
+//! Blocking keys (table `match_keys`, made by a `ResourceDef`'s `keys`) are
+//! written with every version, in the write's transaction, like the search
+//! index.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -105,75 +105,107 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
 const PAIR_COLUMNS: &str = "resource_type, low_id, high_id, found_by, grade, score, evidence, status, decided_by, reason, found_at, decided_at";
 
 impl Store {
-    /// Current, non-deleted resources of `resource_type` indexed under any
-    /// of `keys` (blocking keys of its `keys` parameter), those sharing the
-    /// most keys first, at most `limit`.
+    /// The current, non-deleted resources of `resource_type` indexed under
+    /// any of `keys` (blocking keys of its `keys` parameter), as (id,
+    /// version), those sharing the most keys first, at most `limit`. Their
+    /// content is left to [`Store::read_many`], so that a caller that keeps
+    /// what it read before fetches only what changed.
     pub async fn candidates(
         &self,
         resource_type: &str,
         keys: &[String],
         limit: usize,
-    ) -> Result<Vec<Stored>, StoreError> {
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let def = self.def(resource_type)?;
-        let Some(derived) = def.keys else {
-            return Ok(Vec::new());
-        };
-        if keys.is_empty() {
+        if def.keys.is_none() || keys.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 4)).collect();
+        let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 3)).collect();
+        // The key rows are read first, through the key index, and only then
+        // grouped: asked to group directly, SQLite's planner walks the index
+        // in resource order instead.
         let sql = format!(
-            "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content \
-             FROM (SELECT resource_id, COUNT(*) AS shared FROM search_index \
-                   WHERE resource_type = $1 AND param = $2 AND token_code IN ({}) \
-                   GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $3) k \
-             JOIN resources r ON r.resource_type = $1 AND r.id = k.resource_id \
+            "WITH hits AS MATERIALIZED (SELECT resource_id FROM match_keys \
+                   WHERE resource_type = $1 AND match_key IN ({})), \
+             k AS (SELECT resource_id, COUNT(*) AS shared FROM hits \
+                   GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $2) \
+             SELECT r.id, r.version FROM k JOIN resources r ON r.resource_type = $1 AND r.id = k.resource_id \
              WHERE r.deleted = 0 ORDER BY k.shared DESC, r.id",
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql)
-            .bind(resource_type)
-            .bind(derived.param)
+            .bind(def.resource_type)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         for key in keys {
             q = q.bind(key.as_str());
         }
         let rows = q.fetch_all(&self.inner.pool).await?;
-        rows.iter().map(stored_from_row).collect()
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("version")?)))
+            .collect()
     }
 
-    /// Record what matching found for a write of `found_by`, which was
-    /// entry `seq` of the stream that `cursor` reads, and move the cursor
-    /// there, in one transaction. A pending pair is refreshed; a decided one
-    /// is left as the person decided.
+    /// The current, non-deleted versions of those of `ids` that exist, in
+    /// no particular order.
+    pub async fn read_many(
+        &self,
+        resource_type: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Stored>, StoreError> {
+        let def = self.def(resource_type)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
+            let sql = format!(
+                "SELECT resource_type, id, version, last_updated, deleted, content FROM resources \
+                 WHERE resource_type = $1 AND deleted = 0 AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(def.resource_type);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.inner.pool).await? {
+                out.push(stored_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record what matching found for the writes of a stream up to entry
+    /// `seq`, each as (the id written, the pairs found), and move the
+    /// reader `cursor` to `seq`, in one transaction. A pending pair is
+    /// refreshed; a decided one is left as the person decided.
     pub async fn propose_pairs(
         &self,
         cursor: &str,
         seq: i64,
         resource_type: &str,
-        found_by: &str,
-        proposals: &[Proposal],
+        found: &[(String, Vec<Proposal>)],
     ) -> Result<(), StoreError> {
         let (_gate, mut tx) = self.begin().await?;
         let now = now_instant();
-        for p in proposals {
-            let (low, high) = ordered(found_by, &p.other);
-            sqlx::query(&format!(
-                "INSERT INTO match_pairs ({PAIR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, $8, NULL) \
-                 ON CONFLICT (resource_type, low_id, high_id) DO UPDATE SET found_by = excluded.found_by, \
-                 grade = excluded.grade, score = excluded.score, evidence = excluded.evidence, found_at = excluded.found_at \
-                 WHERE match_pairs.status = 'pending'"
-            ))
-            .bind(resource_type)
-            .bind(low)
-            .bind(high)
-            .bind(found_by)
-            .bind(p.grade.as_str())
-            .bind(p.score)
-            .bind(p.evidence.as_str())
-            .bind(now.as_str())
-            .execute(&mut *tx)
-            .await?;
+        for (found_by, proposals) in found {
+            for p in proposals {
+                let (low, high) = ordered(found_by, &p.other);
+                sqlx::query(&format!(
+                    "INSERT INTO match_pairs ({PAIR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, $8, NULL) \
+                     ON CONFLICT (resource_type, low_id, high_id) DO UPDATE SET found_by = excluded.found_by, \
+                     grade = excluded.grade, score = excluded.score, evidence = excluded.evidence, found_at = excluded.found_at \
+                     WHERE match_pairs.status = 'pending'"
+                ))
+                .bind(resource_type)
+                .bind(low)
+                .bind(high)
+                .bind(found_by.as_str())
+                .bind(p.grade.as_str())
+                .bind(p.score)
+                .bind(p.evidence.as_str())
+                .bind(now.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         save_cursor(&mut tx, cursor, seq).await?;
         tx.commit().await?;
@@ -217,8 +249,12 @@ impl Store {
         resource_type: &str,
         id: &str,
     ) -> Result<Vec<(String, PairStatus)>, StoreError> {
+        // Two indexed lookups, one per side of the pair: an OR of the two
+        // would read every pair of the type on SQLite.
         let rows = sqlx::query(&format!(
-            "SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND (low_id = $2 OR high_id = $2) AND status <> 'pending'"
+            "SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND low_id = $2 AND status <> 'pending' \
+             UNION ALL \
+             SELECT {PAIR_COLUMNS} FROM match_pairs WHERE resource_type = $1 AND high_id = $2 AND status <> 'pending'"
         ))
         .bind(resource_type)
         .bind(id)
@@ -259,6 +295,48 @@ impl Store {
         .await?;
         rows.iter().map(pair_from_row).collect()
     }
+}
+
+/// Remove a resource's blocking keys (before its new version's are written).
+pub(crate) async fn delete_keys(
+    tx: &mut Tx,
+    resource_type: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM match_keys WHERE resource_type = $1 AND resource_id = $2")
+        .bind(resource_type)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Write a resource's blocking keys.
+pub(crate) async fn insert_keys(
+    tx: &mut Tx,
+    resource_type: &str,
+    id: &str,
+    mut keys: Vec<String>,
+) -> Result<(), StoreError> {
+    keys.sort();
+    keys.dedup();
+    // One value per row besides the two shared; 300 rows stay well below
+    // every bind limit.
+    for chunk in keys.chunks(300) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|n| format!("($1, $2, ${})", n + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO match_keys (resource_type, resource_id, match_key) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(resource_type).bind(id);
+        for key in chunk {
+            q = q.bind(key.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Record a person's decision inside a write transaction.

@@ -2,7 +2,8 @@
 //! rules, with people's decisions applied, as a searchset Bundle whose
 //! entries say why each candidate was paired.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use corridor_fhir::Issue;
 use corridor_matching::score::Comparison;
@@ -37,23 +38,73 @@ pub fn index_keys(patient: &Value) -> Vec<String> {
 /// One scored candidate.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub stored: Stored,
+    pub id: String,
     pub evidence: Evidence,
     pub grade: Grade,
     pub score: f64,
 }
+
+/// Normalized Patients kept between requests: reading a candidate (JSON,
+/// transliteration, phone numbers) costs more than scoring it, and the
+/// same records come back as candidates again and again.
+const PERSON_CACHE: usize = 100_000;
 
 /// The matcher of one identity service.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     store: Store,
     rules: Arc<Rules>,
+    /// (id, version) -> the Patient as matching reads it, or None when a
+    /// merge replaced it.
+    people: Arc<Mutex<HashMap<(String, i64), Option<Arc<Person>>>>>,
 }
 
 impl Matcher {
     pub fn new(store: Store, rules: Arc<Rules>) -> Self {
         let _ = KEY_RULES.set(rules.clone());
-        Self { store, rules }
+        Self {
+            store,
+            rules,
+            people: Arc::default(),
+        }
+    }
+
+    /// The candidates as matching reads them, None for those a merge
+    /// replaced: from the cache, and what it lacks read in one query.
+    async fn people(
+        &self,
+        found: &[(String, i64)],
+    ) -> Result<Vec<Option<Arc<Person>>>, StoreError> {
+        let mut out: Vec<Option<Option<Arc<Person>>>> = {
+            let cache = self.people.lock().expect("person cache");
+            found.iter().map(|key| cache.get(key).cloned()).collect()
+        };
+        let missing: Vec<&str> = found
+            .iter()
+            .zip(&out)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|((id, _), _)| id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let read = self.store.read_many("Patient", &missing).await?;
+            let mut cache = self.people.lock().expect("person cache");
+            if cache.len() + read.len() > PERSON_CACHE {
+                // Versions only grow; starting afresh keeps the cache bounded.
+                cache.clear();
+            }
+            for stored in read {
+                let resource: Value = serde_json::from_str(&stored.json).unwrap_or(Value::Null);
+                let person = crate::mpi::replaced_by(&resource)
+                    .is_none()
+                    .then(|| Arc::new(Person::from_patient(&resource, &self.rules)));
+                if let Some(slot) = found.iter().position(|(id, _)| *id == stored.id) {
+                    out[slot] = Some(person.clone());
+                }
+                cache.insert((stored.id, stored.version), person);
+            }
+        }
+        // A candidate deleted since it was found has no reading: left out.
+        Ok(out.into_iter().map(Option::flatten).collect())
     }
 
     pub fn rules(&self) -> &Rules {
@@ -78,27 +129,22 @@ impl Matcher {
             Some(id) => self.store.decisions("Patient", id).await?,
             None => Vec::new(),
         };
+        let found: Vec<(String, i64)> = found
+            .into_iter()
+            .filter(|(id, _)| Some(id.as_str()) != exclude)
+            .collect();
+        let people = self.people(&found).await?;
         let possible = self.rules.grades.possible;
         let mut out = Vec::new();
-        for stored in found {
-            if Some(stored.id.as_str()) == exclude {
-                continue;
-            }
-            let Ok(resource) = serde_json::from_str::<Value>(&stored.json) else {
-                continue;
-            };
-            if crate::mpi::replaced_by(&resource).is_some() {
+        for ((id, _), other) in found.into_iter().zip(people) {
+            let Some(other) = other else {
                 // Merged away: its target is a candidate in its own right.
                 continue;
-            }
-            let mut evidence = corridor_matching::compare(
-                &person,
-                &Person::from_patient(&resource, &self.rules),
-                &self.rules,
-            );
+            };
+            let mut evidence = corridor_matching::compare(&person, &other, &self.rules);
             let decided = decisions
                 .iter()
-                .find(|(other, _)| *other == stored.id)
+                .find(|(other, _)| *other == id)
                 .map(|(_, status)| *status);
             let (grade, score) = match decided {
                 Some(PairStatus::Match) => (Grade::Certain, 1.0),
@@ -122,7 +168,7 @@ impl Matcher {
                 });
             }
             out.push(Candidate {
-                stored,
+                id,
                 evidence,
                 grade,
                 score,
@@ -132,7 +178,7 @@ impl Matcher {
             b.grade
                 .cmp(&a.grade)
                 .then(b.evidence.weight.total_cmp(&a.evidence.weight))
-                .then(a.stored.id.cmp(&b.stored.id))
+                .then(a.id.cmp(&b.id))
         });
         Ok(out)
     }
@@ -186,19 +232,25 @@ impl Matcher {
             candidates.retain(|c| c.grade == Grade::Certain);
         }
         candidates.truncate(count);
-        let n = candidates.len();
-        Ok((bundle(&candidates), n))
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let stored = self.store.read_many("Patient", &ids).await?;
+        // A candidate deleted meanwhile is left out of the answer.
+        let answer: Vec<(&Candidate, &Stored)> = candidates
+            .iter()
+            .filter_map(|c| stored.iter().find(|s| s.id == c.id).map(|s| (c, s)))
+            .collect();
+        Ok((bundle(&answer), answer.len()))
     }
 }
 
-/// The searchset Bundle of `candidates`.
-fn bundle(candidates: &[Candidate]) -> Value {
+/// The searchset Bundle of `candidates` with their current versions.
+fn bundle(candidates: &[(&Candidate, &Stored)]) -> Value {
     let entries: Vec<Value> = candidates
         .iter()
-        .map(|c| {
-            let resource: Value = serde_json::from_str(&c.stored.json).unwrap_or(Value::Null);
+        .map(|(c, stored)| {
+            let resource: Value = serde_json::from_str(&stored.json).unwrap_or(Value::Null);
             json!({
-                "fullUrl": format!("Patient/{}", c.stored.id),
+                "fullUrl": format!("Patient/{}", stored.id),
                 "resource": resource,
                 "search": {
                     "extension": [

@@ -56,7 +56,6 @@ pub const RESOURCES: &[ResourceDef] = &[
         sortable: &["name", "family", "given", "birthdate"],
         announce: Some(PATIENT_CHANGES),
         keys: Some(Keys {
-            param: "match-key",
             extract: crate::matcher::index_keys,
         }),
     },

@@ -58,28 +58,37 @@ pub async fn run(matcher: Matcher, store: Store, shutdown: Shutdown) {
     }
 }
 
-/// Review the next batch of Patient writes; how many there were.
+/// Review the next batch of Patient writes; how many there were. The
+/// pairs of the whole batch and the cursor are written in one transaction,
+/// so that a busy registry pays one commit per batch, not per write.
 async fn step(matcher: &Matcher, store: &Store) -> Result<usize, StoreError> {
     let after = store.cursor(CURSOR).await?;
     let entries = store.stream_after(PATIENT_CHANGES, after, BATCH).await?;
+    let Some(last) = entries.last().map(|e| e.seq) else {
+        return Ok(0);
+    };
+    let mut found = Vec::new();
     for entry in &entries {
         let stored = &entry.stored;
-        // Only the newest version of a record is worth reviewing.
-        let current = store.read("Patient", &stored.id).await;
-        let proposals = match current {
-            Ok(current) if current.version == stored.version && !current.deleted => {
-                let patient: Value = serde_json::from_str(&current.json).unwrap_or(Value::Null);
-                proposals(matcher, &patient, &current.id).await?
-            }
-            _ => Vec::new(),
-        };
-        store
-            .propose_pairs(CURSOR, entry.seq, "Patient", &stored.id, &proposals)
-            .await?;
-        if !proposals.is_empty() {
-            tracing::info!(patient = %stored.id, found = proposals.len(), "review queue: possible duplicates");
+        // Only the newest version of a record is worth reviewing, once.
+        if found
+            .iter()
+            .any(|(id, _): &(String, Vec<Proposal>)| *id == stored.id)
+        {
+            continue;
         }
+        let current = match store.read("Patient", &stored.id).await {
+            Ok(current) if !current.deleted => current,
+            _ => continue,
+        };
+        let patient: Value = serde_json::from_str(&current.json).unwrap_or(Value::Null);
+        let proposals = proposals(matcher, &patient, &current.id).await?;
+        if !proposals.is_empty() {
+            tracing::info!(patient = %current.id, found = proposals.len(), "review queue: possible duplicates");
+        }
+        found.push((current.id, proposals));
     }
+    store.propose_pairs(CURSOR, last, "Patient", &found).await?;
     Ok(entries.len())
 }
 
@@ -96,9 +105,9 @@ async fn proposals(
         .into_iter()
         .filter(|c| c.grade >= corridor_matching::Grade::Possible)
         .filter(|c| !c.evidence.comparisons.iter().any(|x| x.field == "decision"))
-        .filter(|c| !linked.contains(&c.stored.id))
+        .filter(|c| !linked.contains(&c.id))
         .map(|c| Proposal {
-            other: c.stored.id.clone(),
+            other: c.id.clone(),
             grade: c.grade.code().to_owned(),
             score: c.score,
             evidence: serde_json::to_string(&c.evidence).unwrap_or_default(),

@@ -1,3 +1,15 @@
+-- Blocking keys: the values under which a resource is found for matching
+-- (see ResourceDef::keys), rewritten with every version in its write's
+-- transaction. A table of their own, so that a lookup by key has one index
+-- to use whatever the planner's statistics say.
+CREATE TABLE match_keys (
+    resource_type TEXT NOT NULL,
+    match_key     TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    PRIMARY KEY (resource_type, match_key, resource_id)
+);
+CREATE INDEX match_keys_resource ON match_keys (resource_type, resource_id);
+
 -- Pairs of resources that matching found alike (Patients in identity), and
 -- what a person decided about them. low_id < high_id, so a pair has one
 -- row whichever side found it. status is pending until a person decides

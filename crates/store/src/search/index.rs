@@ -35,16 +35,6 @@ pub(crate) fn rows(def: &ResourceDef, resource: &Value) -> Vec<IndexRow> {
             }
         }
     }
-    if let Some(keys) = def.keys {
-        let mut made = (keys.extract)(resource);
-        made.sort();
-        made.dedup();
-        out.extend(made.into_iter().map(|key| IndexRow {
-            param: keys.param,
-            token_code: Some(key),
-            ..IndexRow::default()
-        }));
-    }
     out
 }
 

@@ -51,11 +51,9 @@ pub struct ResourceDef {
     pub keys: Option<Keys>,
 }
 
-/// How a resource type's blocking keys are made.
+/// How a resource type's blocking keys are made (table `match_keys`).
 #[derive(Debug, Clone, Copy)]
 pub struct Keys {
-    /// The index parameter the keys are stored under.
-    pub param: &'static str,
     /// The keys of one resource.
     pub extract: fn(&serde_json::Value) -> Vec<String>,
 }
