@@ -148,7 +148,12 @@ fn token(written: &str, abd: bool) -> Option<Token> {
         } else {
             word.to_owned()
         };
-        let ascii = letters(&any_ascii(&word));
+        let mut ascii = letters(&any_ascii(&word));
+        if abjad && word.starts_with(['ا', 'أ', 'إ', 'آ']) {
+            // A leading alif carries the first vowel, which any_ascii drops:
+            // إيمان is i-m-a-n, so its ي is a vowel, as in Latin "Iman".
+            ascii.insert(0, 'a');
+        }
         if abd && n > 0 && !abjad {
             // The name after "abd" often carries a glued article: Abd Allah.
             latin.push_str(strip_glued_article(&ascii).unwrap_or(&ascii));
@@ -458,6 +463,9 @@ mod tests {
         assert!(level("خالد", "Khalid") >= Agreement::Variant);
         assert!(level("شریف", "Sharif") >= Agreement::Variant);
         assert!(level("گل", "Gul") >= Agreement::Variant);
+        assert!(level("إيمان", "Eman") >= Agreement::Variant);
+        assert!(level("إيمان", "Iman") >= Agreement::Variant);
+        assert!(level("أسامة", "Osama") >= Agreement::Variant);
     }
 
     #[test]

@@ -680,7 +680,8 @@ impl Store {
         if let Some(content) = &content {
             insert_index_rows(tx, def, id, &index::rows(def, content)).await?;
             if let Some(keys) = def.keys {
-                pairs::insert_keys(tx, def.resource_type, id, (keys.extract)(content)).await?;
+                pairs::insert_keys(tx, def.resource_type, id, version, (keys.extract)(content))
+                    .await?;
             }
         }
         sqlx::query("INSERT INTO outbox (resource_type, id, version, operation, recorded_at) VALUES ($1, $2, $3, $4, $5)")

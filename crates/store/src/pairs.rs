@@ -105,7 +105,7 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
 const PAIR_COLUMNS: &str = "resource_type, low_id, high_id, found_by, grade, score, evidence, status, decided_by, reason, found_at, decided_at";
 
 impl Store {
-    /// The current, non-deleted resources of `resource_type` indexed under
+    /// The current, non-deleted resources of `resource_type` stored under
     /// any of `keys` (blocking keys of its `keys` parameter), as (id,
     /// version), those sharing the most keys first, at most `limit`. Their
     /// content is left to [`Store::read_many`], so that a caller that keeps
@@ -123,14 +123,13 @@ impl Store {
         let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 3)).collect();
         // The key rows are read first, through the key index, and only then
         // grouped: asked to group directly, SQLite's planner walks the index
-        // in resource order instead.
+        // in resource order instead. A deleted resource has no keys, and the
+        // keys carry the current version, so the resources are not read.
         let sql = format!(
-            "WITH hits AS MATERIALIZED (SELECT resource_id FROM match_keys \
-                   WHERE resource_type = $1 AND match_key IN ({})), \
-             k AS (SELECT resource_id, COUNT(*) AS shared FROM hits \
-                   GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $2) \
-             SELECT r.id, r.version FROM k JOIN resources r ON r.resource_type = $1 AND r.id = k.resource_id \
-             WHERE r.deleted = 0 ORDER BY k.shared DESC, r.id",
+            "WITH hits AS MATERIALIZED (SELECT resource_id, version FROM match_keys \
+                   WHERE resource_type = $1 AND match_key IN ({})) \
+             SELECT resource_id AS id, MAX(version) AS version, COUNT(*) AS shared FROM hits \
+             GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $2",
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql)
@@ -316,21 +315,22 @@ pub(crate) async fn insert_keys(
     tx: &mut Tx,
     resource_type: &str,
     id: &str,
+    version: i64,
     mut keys: Vec<String>,
 ) -> Result<(), StoreError> {
     keys.sort();
     keys.dedup();
-    // One value per row besides the two shared; 300 rows stay well below
+    // One value per row besides the three shared; 300 rows stay well below
     // every bind limit.
     for chunk in keys.chunks(300) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|n| format!("($1, $2, ${})", n + 3))
+            .map(|n| format!("($1, $2, $3, ${})", n + 4))
             .collect();
         let sql = format!(
-            "INSERT INTO match_keys (resource_type, resource_id, match_key) VALUES {}",
+            "INSERT INTO match_keys (resource_type, resource_id, version, match_key) VALUES {}",
             values.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(resource_type).bind(id);
+        let mut q = sqlx::query(&sql).bind(resource_type).bind(id).bind(version);
         for key in chunk {
             q = q.bind(key.as_str());
         }

@@ -6,6 +6,7 @@ CREATE TABLE match_keys (
     resource_type TEXT NOT NULL,
     match_key     TEXT NOT NULL,
     resource_id   TEXT NOT NULL,
+    version       BIGINT NOT NULL, -- the resource's current version
     PRIMARY KEY (resource_type, match_key, resource_id)
 );
 CREATE INDEX match_keys_resource ON match_keys (resource_type, resource_id);
