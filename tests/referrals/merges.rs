@@ -4,7 +4,6 @@
 //! an unmerge separates them again.
 
 use corridor_proto::encounters::v1 as enc;
-use corridor_proto::fhir::v1::SearchParameter;
 use corridor_proto::referrals::v1 as pb;
 use corridor_tests::merge::{merge, unmerge};
 use corridor_tests::referral::{parties, patient, refer, service_request};
@@ -70,27 +69,9 @@ fn sorted(mut records: Vec<String>) -> Vec<String> {
 
 /// What a search of the referrals service finds, as sorted `Type/id`.
 async fn search(node: &FullNode, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
-    let bundle = node
-        .referrals
-        .client
-        .clone()
-        .search(pb::SearchRequest {
-            resource_type: resource_type.to_owned(),
-            parameters: params
-                .iter()
-                .map(|(name, value)| SearchParameter {
-                    name: (*name).to_owned(),
-                    value: (*value).to_owned(),
-                })
-                .collect(),
-            page_token: String::new(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{resource_type}?{params:?}: {s:?}"))
-        .into_inner()
-        .bundle
-        .expect("bundle");
-    sorted(refs(&serde_json::from_str(&bundle.json).expect("JSON")))
+    sorted(refs(
+        &corridor_tests::referral::search(node, resource_type, params).await,
+    ))
 }
 
 /// Every referral the listing of `patient_id` holds, as sorted `Type/id`,

@@ -1,34 +1,12 @@
 //! Searching referrals: each ServiceRequest and Task parameter finds the
 //! referrals it should and not the others.
 
-use corridor_proto::fhir::v1::SearchParameter;
-use corridor_proto::referrals::v1 as pb;
 use corridor_tests::referral::{parties, patient, refer, service_request, transition};
 use corridor_tests::{Backend, FullNode, for_each_backend};
 use serde_json::{Value, json};
 
 async fn ids(node: &FullNode, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
-    let bundle = node
-        .referrals
-        .client
-        .clone()
-        .search(pb::SearchRequest {
-            resource_type: resource_type.to_owned(),
-            parameters: params
-                .iter()
-                .map(|(n, v)| SearchParameter {
-                    name: (*n).to_owned(),
-                    value: (*v).to_owned(),
-                })
-                .collect(),
-            page_token: String::new(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{resource_type}?{params:?}: {s:?}"))
-        .into_inner()
-        .bundle
-        .unwrap();
-    let bundle: Value = serde_json::from_str(&bundle.json).unwrap();
+    let bundle = corridor_tests::referral::search(node, resource_type, params).await;
     let mut out: Vec<String> = bundle["entry"]
         .as_array()
         .into_iter()

@@ -176,3 +176,28 @@ pub async fn watch(
         .expect("watch opens")
         .into_inner()
 }
+
+/// The searchset Bundle a search of the referrals service answers.
+pub async fn search(node: &FullNode, resource_type: &str, params: &[(&str, &str)]) -> Value {
+    let bundle = node
+        .referrals
+        .client
+        .clone()
+        .search(pb::SearchRequest {
+            resource_type: resource_type.to_owned(),
+            parameters: params
+                .iter()
+                .map(|(name, value)| corridor_proto::fhir::v1::SearchParameter {
+                    name: (*name).to_owned(),
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{resource_type}?{params:?}: {s:?}"))
+        .into_inner()
+        .bundle
+        .expect("bundle");
+    serde_json::from_str(&bundle.json).expect("Bundle JSON")
+}

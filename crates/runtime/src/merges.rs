@@ -311,16 +311,4 @@ mod tests {
             "only the element naming the record's Patient is followed"
         );
     }
-
-    #[test]
-    fn page_tokens_are_bound_to_the_ids_of_the_person() {
-        let ids = vec!["t".to_owned(), "s".to_owned()];
-        let bound = fingerprint("patient", &ids);
-        let token = format!("1.{bound}.abc");
-        assert_eq!(decode(&token, &bound, 2).unwrap(), (1, "abc"));
-        let unmerged = fingerprint("patient", &ids[..1]);
-        assert!(decode(&token, &unmerged, 1).is_err());
-        assert!(decode("garbage", &bound, 2).is_err());
-        assert!(decode(&format!("2.{bound}."), &bound, 2).is_err());
-    }
 }

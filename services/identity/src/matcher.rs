@@ -49,6 +49,10 @@ pub struct Candidate {
 /// same records come back as candidates again and again.
 const PERSON_CACHE: usize = 100_000;
 
+/// Patients as matching reads them, by (id, version); None for a record a
+/// merge replaced.
+type People = HashMap<(String, i64), Option<Arc<Person>>>;
+
 /// The matcher of one identity service.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -56,7 +60,7 @@ pub struct Matcher {
     rules: Arc<Rules>,
     /// (id, version) -> the Patient as matching reads it, or None when a
     /// merge replaced it.
-    people: Arc<Mutex<HashMap<(String, i64), Option<Arc<Person>>>>>,
+    people: Arc<Mutex<People>>,
 }
 
 impl Matcher {
