@@ -69,12 +69,12 @@ impl Store {
         };
         // Driven from the index rows that name the references (index
         // search_index_ref_any), not from a scan of every resource.
-        let placeholders: Vec<String> = (0..sorted.len()).map(|n| format!("${}", n + 3)).collect();
+        let placeholders = crate::placeholders(3, sorted.len());
         let from = format!(
             "FROM resources r JOIN (SELECT DISTINCT resource_type, resource_id FROM search_index \
              WHERE ref IN ({}) AND param = $1) s ON s.resource_type = r.resource_type AND s.resource_id = r.id \
              WHERE r.deleted = 0 AND r.last_updated_ms >= $2",
-            placeholders.join(", ")
+            placeholders
         );
         let lower = since_ms.unwrap_or(i64::MIN);
         let mut conn = self.inner.pool.acquire().await?;

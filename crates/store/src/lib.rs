@@ -1205,6 +1205,15 @@ fn with_meta(object: &Map<String, Value>, id: &str, version: i64, last_updated: 
     Value::Object(out)
 }
 
+/// `count` numbered parameters from `$first`, comma-separated, for an
+/// `IN (...)` list.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
     args: &'q [sql::Arg],

@@ -120,7 +120,7 @@ impl Store {
         if def.keys.is_none() || keys.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 3)).collect();
+        let placeholders = crate::placeholders(3, keys.len());
         // The key rows are read first, through the key index, and only then
         // grouped: asked to group directly, SQLite's planner walks the index
         // in resource order instead. A deleted resource has no keys, and the
@@ -130,7 +130,7 @@ impl Store {
                    WHERE resource_type = $1 AND match_key IN ({})) \
              SELECT resource_id AS id, MAX(version) AS version, COUNT(*) AS shared FROM hits \
              GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $2",
-            placeholders.join(", ")
+            placeholders
         );
         let mut q = sqlx::query(&sql)
             .bind(def.resource_type)
@@ -154,12 +154,11 @@ impl Store {
         let def = self.def(resource_type)?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
+            let placeholders = crate::placeholders(2, chunk.len());
             let sql = format!(
                 "SELECT resource_type, id, version, last_updated, deleted, content FROM resources \
                  WHERE resource_type = $1 AND deleted = 0 AND id IN ({})",
-                placeholders.join(", ")
+                placeholders
             );
             let mut q = sqlx::query(&sql).bind(def.resource_type);
             for id in chunk {

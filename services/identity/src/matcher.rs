@@ -91,21 +91,28 @@ impl Matcher {
             .collect();
         if !missing.is_empty() {
             let read = self.store.read_many("Patient", &missing).await?;
+            // Parsed before the lock is taken, so concurrent matches overlap.
+            let parsed: People = read
+                .into_iter()
+                .map(|stored| {
+                    let resource: Value = serde_json::from_str(&stored.json).unwrap_or(Value::Null);
+                    let person = crate::mpi::replaced_by(&resource)
+                        .is_none()
+                        .then(|| Arc::new(Person::from_patient(&resource, &self.rules)));
+                    ((stored.id, stored.version), person)
+                })
+                .collect();
+            for ((id, _), person) in parsed.iter() {
+                if let Some(slot) = found.iter().position(|(f, _)| f == id) {
+                    out[slot] = Some(person.clone());
+                }
+            }
             let mut cache = self.people.lock().expect("person cache");
-            if cache.len() + read.len() > PERSON_CACHE {
+            if cache.len() + parsed.len() > PERSON_CACHE {
                 // Versions only grow; starting afresh keeps the cache bounded.
                 cache.clear();
             }
-            for stored in read {
-                let resource: Value = serde_json::from_str(&stored.json).unwrap_or(Value::Null);
-                let person = crate::mpi::replaced_by(&resource)
-                    .is_none()
-                    .then(|| Arc::new(Person::from_patient(&resource, &self.rules)));
-                if let Some(slot) = found.iter().position(|(id, _)| *id == stored.id) {
-                    out[slot] = Some(person.clone());
-                }
-                cache.insert((stored.id, stored.version), person);
-            }
+            cache.extend(parsed);
         }
         // A candidate deleted since it was found has no reading: left out.
         Ok(out.into_iter().map(Option::flatten).collect())
