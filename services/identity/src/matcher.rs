@@ -122,19 +122,18 @@ impl Matcher {
         &self.rules
     }
 
-    /// Candidates for `patient`, best first: every one graded possible or
-    /// better, and the look-alikes that a contradiction or a person's
-    /// decision rules out. `exclude` is the Patient's own id, whose
-    /// decisions then apply.
+    /// Candidates for `person` (a Patient as [`Person::from_patient`] reads
+    /// it), best first: every one graded possible or better, and the
+    /// look-alikes that a contradiction or a person's decision rules out.
+    /// `exclude` is the Patient's own id, whose decisions then apply.
     pub async fn candidates(
         &self,
-        patient: &Value,
+        person: &Person,
         exclude: Option<&str>,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let person = Person::from_patient(patient, &self.rules);
         let found = self
             .store
-            .candidates("Patient", &keys::query_keys(&person), self.rules.candidates)
+            .candidates("Patient", &keys::query_keys(person), self.rules.candidates)
             .await?;
         let decisions = match exclude {
             Some(id) => self.store.decisions("Patient", id).await?,
@@ -152,7 +151,7 @@ impl Matcher {
                 // Merged away: its target is a candidate in its own right.
                 continue;
             };
-            let mut evidence = corridor_matching::compare(&person, &other, &self.rules);
+            let mut evidence = corridor_matching::compare(person, &other, &self.rules);
             let decided = decisions
                 .iter()
                 .find(|(other, _)| *other == id)
@@ -228,7 +227,8 @@ impl Matcher {
             n => n as usize,
         };
         let patient = Value::Object(validated.object);
-        if Person::from_patient(&patient, &self.rules).is_empty() {
+        let person = Person::from_patient(&patient, &self.rules);
+        if person.is_empty() {
             return Err(ApiError::Invalid(
                 Issue::new(
                     "required",
@@ -238,7 +238,7 @@ impl Matcher {
             ));
         }
         let exclude = patient.get("id").and_then(Value::as_str).map(str::to_owned);
-        let mut candidates = self.candidates(&patient, exclude.as_deref()).await?;
+        let mut candidates = self.candidates(&person, exclude.as_deref()).await?;
         if only_certain {
             candidates.retain(|c| c.grade == Grade::Certain);
         }

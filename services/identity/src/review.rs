@@ -100,7 +100,8 @@ async fn proposals(
     id: &str,
 ) -> Result<Vec<Proposal>, StoreError> {
     let linked: Vec<String> = crate::mpi::all_links(patient);
-    let found = matcher.candidates(patient, Some(id)).await?;
+    let person = corridor_matching::Person::from_patient(patient, matcher.rules());
+    let found = matcher.candidates(&person, Some(id)).await?;
     Ok(found
         .into_iter()
         .filter(|c| c.grade >= corridor_matching::Grade::Possible)
