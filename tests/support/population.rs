@@ -557,6 +557,8 @@ impl Generator {
             given.clone_from(&other.given);
             family.clone_from(&other.family);
             birth.0 = other.birth.0;
+            // 29 February of a leap year may not exist in the other's year.
+            birth.2 = birth.2.min(days_in_month(birth.0, birth.1));
         }
 
         let phone = if self.rng.random_bool(0.65) {
