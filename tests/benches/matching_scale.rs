@@ -3,26 +3,29 @@
 //! of a million patients. Prints figures; asserts nothing.
 //!
 //! `just bench-match-scale` (release; needs CORRIDOR_TEST_POSTGRES_URL).
-//! Settings: MATCH_SCALE_PEOPLE (1,000,000), MATCH_SCALE_CREATES (10,000
-//! creates per throughput run), MATCH_SCALE_QUERIES (2,000 Match calls),
-//! MATCH_CONCURRENCY (8).
+//! Settings: MATCH_SCALE_PEOPLE (1,000,000 people in the registry),
+//! MATCH_SCALE_CREATES (10,000 creates per throughput comparison),
+//! MATCH_SCALE_QUERIES (2,000 Match calls), MATCH_CONCURRENCY (8).
 //!
-//! 1. Throughput: the same Patients created through the store with the
+//! 1. Extraction: the CPU time of a Patient's blocking keys, alone.
+//! 2. Throughput: Patients created one by one through the store with the
 //!    identity service's Patient definition, and with that definition
-//!    minus its blocking keys, each into a fresh schema, twice in turns.
-//! 2. Scale: the population is written through the store (the same write
-//!    path as the service, keys and stream included, without gRPC), then the
-//!    identity service is started on that database and asked `Match` about
-//!    records of the population: one client at a time, then concurrently.
+//!    minus its blocking keys, in alternating runs: first each run into a
+//!    fresh schema, then into the loaded registry.
+//! 3. Scale: the registry is written through the store in transactions
+//!    (the same write path as the service, keys and stream included,
+//!    without gRPC). Then the identity service is started on that database
+//!    and asked `Match` about records of the population: once to warm the
+//!    caches, then measured with one client, then with several.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corridor_fhir::Validated;
 use corridor_proto::identity::v1 as pb;
-use corridor_store::{ResourceDef, Store, StoreConfig};
+use corridor_matching::{Person, Rules};
+use corridor_store::{ResourceDef, Store, StoreConfig, TxRequest};
 use corridor_tests::bench::{ms, percentile, setting};
-use corridor_tests::population::{Config, Population};
+use corridor_tests::population::{Config, Population, Record};
 use corridor_tests::{Backend, IdentityApp, TestDatabase, service_config};
 use futures::{StreamExt, stream};
 use secrecy::SecretString;
@@ -39,27 +42,58 @@ async fn main() {
         return;
     }
     let start = Instant::now();
+    // The registry, plus the records the throughput runs create into it.
+    let extra = 2 * creates;
     let population = Population::generate(&Config {
-        people,
+        people: people + extra,
         duplicates: people / 10,
         seed: 11,
     });
     println!(
-        "population: {} records of {people} people, generated in {:.1} s",
+        "population: {} records, generated in {:.1} s",
         population.records.len(),
         start.elapsed().as_secs_f64()
     );
-    let bodies: Vec<Validated> = population
+    let (registry, fresh) = population
         .records
-        .iter()
-        .map(|r| {
-            corridor_fhir::validate(&r.resource.to_string(), &["Patient"], &Default::default())
-                .expect("generated Patients are valid")
-        })
-        .collect();
+        .split_at(population.records.len() - extra);
+    let fresh: Vec<Validated> = fresh.iter().map(validated).collect();
 
-    throughput(&bodies[..creates.min(bodies.len())], concurrency).await;
-    scale(&population, &bodies, queries, concurrency).await;
+    extraction(&fresh);
+    throughput("an empty registry", None, &fresh[..creates], concurrency).await;
+    scale(registry, &fresh, queries, concurrency).await;
+}
+
+fn validated(record: &Record) -> Validated {
+    corridor_fhir::validate(&record.resource.to_string(), &["Patient"], &Default::default())
+        .expect("generated Patients are valid")
+}
+
+/// The CPU cost of blocking keys in the write path, without the database.
+fn extraction(bodies: &[Validated]) {
+    let rules = Rules::default_rules();
+    let objects: Vec<Value> = bodies
+        .iter()
+        .map(|b| Value::Object(b.object.clone()))
+        .collect();
+    let start = Instant::now();
+    let mut keys = 0;
+    for patient in &objects {
+        keys += corridor_identity::matcher::index_keys(patient).len();
+    }
+    let keyed = start.elapsed();
+    let start = Instant::now();
+    for patient in &objects {
+        std::hint::black_box(Person::from_patient(patient, &rules));
+    }
+    let read = start.elapsed();
+    println!(
+        "blocking keys of {} Patients: {:.1} µs each ({:.1} µs of it reading the Patient), {:.1} keys each",
+        objects.len(),
+        keyed.as_secs_f64() * 1e6 / objects.len() as f64,
+        read.as_secs_f64() * 1e6 / objects.len() as f64,
+        keys as f64 / objects.len() as f64,
+    );
 }
 
 /// The identity service's Patient definition, with or without its keys.
@@ -86,40 +120,50 @@ async fn store(
     Store::connect(&config, defs).await.expect("store connects")
 }
 
-/// Create `bodies` with `concurrency` writers; creates per second.
-async fn load(store: &Store, bodies: &[Validated], concurrency: usize, progress: bool) -> f64 {
+/// Create `bodies` one by one with `concurrency` writers; creates per
+/// second.
+async fn create_each(store: &Store, bodies: &[Validated], concurrency: usize) -> f64 {
     let start = Instant::now();
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     stream::iter(bodies)
-        .for_each_concurrent(concurrency, |body| {
-            let done = done.clone();
-            async move {
-                store.create(body, None, None).await.expect("create");
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if progress && n.is_multiple_of(50_000) {
-                    println!(
-                        "  loaded {n} of {} ({:.0}/s)",
-                        bodies.len(),
-                        n as f64 / start.elapsed().as_secs_f64()
-                    );
-                }
-            }
+        .for_each_concurrent(concurrency, |body| async move {
+            store.create(body, None, None).await.expect("create");
         })
         .await;
     bodies.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn throughput(bodies: &[Validated], concurrency: usize) {
-    let db = TestDatabase::new(Backend::Postgres)
-        .await
-        .expect("postgres");
+/// Patient creates per second through the store with and without blocking
+/// keys, in alternating runs of half of `bodies` each, three rounds. With
+/// `schema`, into that (loaded) registry; otherwise each run into a fresh
+/// schema.
+async fn throughput(
+    label: &str,
+    registry: Option<(&TestDatabase, &str)>,
+    bodies: &[Validated],
+    concurrency: usize,
+) {
+    let own;
+    let db = match registry {
+        Some((db, _)) => db,
+        None => {
+            own = TestDatabase::new(Backend::Postgres)
+                .await
+                .expect("postgres");
+            &own
+        }
+    };
+    let rounds = 3;
+    let per_run = bodies.len() / (2 * rounds);
     let mut with = Vec::new();
     let mut without = Vec::new();
-    for round in 0..2 {
-        for keys in [true, false] {
-            let schema = format!("t{round}_{}", if keys { "keys" } else { "plain" });
-            let store = store(&db, &schema, patient_def(keys), concurrency as u32).await;
-            let rate = load(&store, bodies, concurrency, false).await;
+    for (round, runs) in bodies.chunks(2 * per_run).take(rounds).enumerate() {
+        for (keys, run) in [true, false].into_iter().zip(runs.chunks(per_run)) {
+            let schema = match registry {
+                Some((_, schema)) => schema.to_owned(),
+                None => format!("t{round}_{}", if keys { "keys" } else { "plain" }),
+            };
+            let store = store(db, &schema, patient_def(keys), concurrency as u32).await;
+            let rate = create_each(&store, run, concurrency).await;
             store.close().await;
             if keys { &mut with } else { &mut without }.push(rate);
         }
@@ -132,66 +176,103 @@ async fn throughput(bodies: &[Validated], concurrency: usize) {
     };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     println!(
-        "Patient creates through the store, {concurrency} writers, {} each run: with blocking keys {}/s, without {}/s; with/without = {:.0}%",
-        bodies.len(),
+        "Patient creates into {label}, {concurrency} writers, runs of {per_run}: with blocking keys {}/s, without {}/s; with/without = {:.0}%",
         show(&with),
         show(&without),
         100.0 * mean(&with) / mean(&without)
     );
 }
 
-async fn scale(population: &Population, bodies: &[Validated], queries: usize, concurrency: usize) {
+/// Write `records` as transactions of [`LOAD_BATCH`] creates, the same
+/// write path as a create (index, keys, stream), `LOAD_WRITERS` at a time.
+async fn load(store: &Store, records: &[Record]) -> f64 {
+    const LOAD_BATCH: usize = 250;
+    const LOAD_WRITERS: usize = 4;
+    let start = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
+    stream::iter(records.chunks(LOAD_BATCH))
+        .for_each_concurrent(LOAD_WRITERS, |chunk| async move {
+            let requests: Vec<TxRequest> = chunk
+                .iter()
+                .map(|record| TxRequest::Create {
+                    full_url: None,
+                    resource: validated(record),
+                    if_none_exist: None,
+                })
+                .collect();
+            store
+                .transaction(&requests, None)
+                .await
+                .expect("load transaction");
+            let before = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            let after = before + chunk.len();
+            if before / 100_000 != after / 100_000 {
+                println!(
+                    "  loaded {after} of {} ({:.0}/s)",
+                    records.len(),
+                    after as f64 / start.elapsed().as_secs_f64()
+                );
+            }
+        })
+        .await;
+    records.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn scale(registry: &[Record], fresh: &[Validated], queries: usize, concurrency: usize) {
     let db = TestDatabase::new(Backend::Postgres)
         .await
         .expect("postgres");
-    let loader = store(
-        &db,
-        corridor_identity::SCHEMA,
-        corridor_identity::RESOURCES,
-        16,
+    let schema = corridor_identity::SCHEMA;
+    let loader = store(&db, schema, corridor_identity::RESOURCES, 8).await;
+    let rate = load(&loader, registry).await;
+    loader.close().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    sqlx::query(&format!("ANALYZE {schema}.match_keys"))
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    println!(
+        "registry: {} Patients loaded at {rate:.0}/s (transactions of 250, blocking keys and stream included)",
+        registry.len()
+    );
+    throughput(
+        &format!("a registry of {} Patients", registry.len()),
+        Some((&db, schema)),
+        fresh,
+        concurrency,
     )
     .await;
-    let rate = load(&loader, bodies, 16, true).await;
+
     // The review queue would now work through every write; a registry
     // that grew by ordinary use has it caught up, so start it at the end.
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
     let last: i64 = sqlx::query_scalar(&format!(
-        "SELECT COALESCE(MAX(seq), 0) FROM {}.stream_entries WHERE stream = $1",
-        corridor_identity::SCHEMA
+        "SELECT COALESCE(MAX(seq), 0) FROM {schema}.stream_entries WHERE stream = $1"
     ))
     .bind(corridor_identity::PATIENT_CHANGES)
     .fetch_one(&pool)
     .await
     .expect("last stream entry");
     sqlx::query(&format!(
-        "INSERT INTO {}.stream_cursors (name, seq) VALUES ('identity-review-queue', $1)",
-        corridor_identity::SCHEMA
+        "INSERT INTO {schema}.stream_cursors (name, seq) VALUES ('identity-review-queue', $1)"
     ))
     .bind(last)
     .execute(&pool)
     .await
     .expect("cursor");
-    loader.close().await;
-    println!(
-        "registry: {} Patients loaded at {rate:.0}/s (16 writers, blocking keys and stream included)",
-        bodies.len()
-    );
 
-    let config = service_config(&db, corridor_identity::SCHEMA);
+    let config = service_config(&db, schema);
     let app = IdentityApp::spawn_on(config).await;
-    let step = (population.records.len() / queries).max(1);
-    let asked: Vec<String> = population
-        .records
+    let step = (registry.len() / queries).max(1);
+    let asked: Vec<String> = registry
         .iter()
         .step_by(step)
         .take(queries)
-        .map(|r| {
-            let mut p: Value = r.resource.clone();
-            p.as_object_mut().map(|o| o.remove("id"));
-            p.to_string()
-        })
+        .map(|r| r.resource.to_string())
         .collect();
-    for clients in [1, concurrency] {
+    // Once to warm the database's cache and the matcher's, as a running
+    // registry has them; then measured.
+    for (clients, measured) in [(concurrency, false), (1, true), (concurrency, true)] {
         let start = Instant::now();
         let mut latencies: Vec<Duration> = stream::iter(asked.iter())
             .map(|resource| {
@@ -212,10 +293,13 @@ async fn scale(population: &Population, bodies: &[Validated], queries: usize, co
             .buffer_unordered(clients)
             .collect()
             .await;
+        if !measured {
+            continue;
+        }
         latencies.sort();
         println!(
             "Match over {} Patients, {clients} client(s): {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            bodies.len(),
+            registry.len(),
             latencies.len() as f64 / start.elapsed().as_secs_f64(),
             ms(percentile(&latencies, 50)),
             ms(percentile(&latencies, 95)),
