@@ -82,6 +82,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {

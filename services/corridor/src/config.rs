@@ -16,6 +16,7 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_ENCOUNTERS_ADDR: &str = "127.0.0.1:50052";
 pub const DEFAULT_REFERRALS_ADDR: &str = "127.0.0.1:50053";
+pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_IDENTITY_DEADLINE_MS: u64 = 3000;
 pub const MAX_CHANNEL_BUFFER: usize = 1 << 20;
 pub const DEFAULT_CHANNEL_STALL_MS: u64 = 5000;
@@ -61,6 +62,8 @@ pub enum ServiceName {
     Identity,
     Encounters,
     Referrals,
+    /// The FHIR REST gateway (HTTP), in front of the other three.
+    Gateway,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +104,29 @@ pub struct ServeArgs {
     /// Address the referrals service listens on (host:port).
     #[arg(long, env = "CORRIDOR_REFERRALS_ADDR", default_value = DEFAULT_REFERRALS_ADDR)]
     pub referrals_addr: SocketAddr,
+
+    /// Address the FHIR REST gateway listens on (host:port); the API is
+    /// under /fhir.
+    #[arg(long, env = "CORRIDOR_GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
+    pub gateway_addr: SocketAddr,
+
+    /// The gateway's public base URL (e.g. https://fhir.example.org/fhir),
+    /// used in links and Location headers; default: from each request's
+    /// Host header.
+    #[arg(long, env = "CORRIDOR_GATEWAY_BASE_URL")]
+    pub gateway_base_url: Option<String>,
+
+    /// Largest HTTP request body the gateway reads, in bytes.
+    #[arg(long, env = "CORRIDOR_GATEWAY_MAX_BODY_BYTES", default_value_t = corridor_gateway::DEFAULT_MAX_BODY)]
+    pub gateway_max_body_bytes: usize,
+
+    /// Most entries in one batch or transaction Bundle.
+    #[arg(long, env = "CORRIDOR_GATEWAY_MAX_BUNDLE_ENTRIES", default_value_t = corridor_gateway::DEFAULT_MAX_ENTRIES)]
+    pub gateway_max_bundle_entries: usize,
+
+    /// Seconds one HTTP request may take, reading its body included.
+    #[arg(long, env = "CORRIDOR_GATEWAY_TIMEOUT_SECS", default_value_t = corridor_gateway::DEFAULT_TIMEOUT.as_secs())]
+    pub gateway_timeout_secs: u64,
 
     /// Where other services reach the identity service (http://host:port);
     /// default: the identity address above.
@@ -172,6 +198,8 @@ pub struct Node {
     pub channel_stall: Duration,
     /// Patient matching rules for the identity service.
     pub match_rules: corridor_matching::Rules,
+    /// The REST gateway, when it runs here.
+    pub gateway: Option<corridor_gateway::GatewayConfig>,
 }
 
 impl ServeArgs {
@@ -247,6 +275,46 @@ impl ServeArgs {
             ..corridor_fhir::Limits::default()
         };
         let grace = Duration::from_secs(self.shutdown_grace_secs);
+        let gateway = if names.contains(&ServiceName::Gateway) {
+            if self.gateway_max_body_bytes == 0 {
+                return Err(
+                    "CORRIDOR_GATEWAY_MAX_BODY_BYTES (--gateway-max-body-bytes) must be at least 1"
+                        .to_owned(),
+                );
+            }
+            if self.gateway_max_bundle_entries == 0 {
+                return Err("CORRIDOR_GATEWAY_MAX_BUNDLE_ENTRIES (--gateway-max-bundle-entries) must be at least 1".to_owned());
+            }
+            if self.gateway_timeout_secs == 0 {
+                return Err(
+                    "CORRIDOR_GATEWAY_TIMEOUT_SECS (--gateway-timeout-secs) must be at least 1"
+                        .to_owned(),
+                );
+            }
+            if let Some(base) = &self.gateway_base_url
+                && !(base.starts_with("http://") || base.starts_with("https://"))
+            {
+                return Err(format!(
+                    "CORRIDOR_GATEWAY_BASE_URL (--gateway-base-url) must be an http:// or https:// URL, e.g. https://fhir.example.org/fhir, not '{base}'"
+                ));
+            }
+            Some(corridor_gateway::GatewayConfig {
+                listen: self.gateway_addr,
+                identity_url: identity_url.clone(),
+                encounters_url: encounters_url.clone(),
+                referrals_url: referrals_url.clone(),
+                deadline: Duration::from_millis(self.identity_deadline_ms),
+                base_url: self.gateway_base_url.clone(),
+                limits: corridor_gateway::Limits {
+                    max_body: self.gateway_max_body_bytes,
+                    max_entries: self.gateway_max_bundle_entries,
+                    timeout: Duration::from_secs(self.gateway_timeout_secs),
+                },
+                shutdown_grace: grace,
+            })
+        } else {
+            None
+        };
         let mut services = Vec::new();
         for name in names {
             let (listen, own_url, own_var, file, schema) = match name {
@@ -271,6 +339,8 @@ impl ServeArgs {
                     "referrals.db",
                     corridor_referrals::SCHEMA,
                 ),
+                // No store: configured above.
+                ServiceName::Gateway => continue,
             };
             let (url, var) = match (own_url, self.database_url.as_ref()) {
                 (Some(url), _) => (url.expose_secret().to_owned(), own_var),
@@ -313,6 +383,7 @@ impl ServeArgs {
             channel_buffer: self.channel_buffer,
             channel_stall: Duration::from_millis(self.channel_stall_ms),
             match_rules,
+            gateway,
         })
     }
 }

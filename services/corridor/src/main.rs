@@ -118,7 +118,24 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                 );
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
             }
+            // Started below, once the services it calls are up.
+            ServiceName::Gateway => {}
         }
+    }
+    if let Some(config) = node.gateway.clone() {
+        let app = corridor_gateway::Application::build(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
+        println!(
+            "gateway    listening on {}  (FHIR R4 REST at http://{}{}; identity at {}, encounters at {}, referrals at {})",
+            app.local_addr(),
+            app.local_addr(),
+            corridor_gateway::BASE_PATH,
+            node.identity_url,
+            node.encounters_url,
+            node.referrals_url
+        );
+        running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
     }
     println!("corridor node ready; Ctrl-C or SIGTERM stops it");
 

@@ -1,0 +1,770 @@
+//! The FHIR RESTful API: each request is routed by its path to the service
+//! that owns the resource type, and the service's answer is turned into
+//! FHIR's HTTP conventions (status codes, `ETag`, `Location`, `Prefer`,
+//! absolute links, OperationOutcome errors).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderMap, Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::backends::{Backends, CallContext, Owner};
+use crate::reply::{self, HttpError, Presentation, Reply, check_content_type, render};
+use crate::{bundles, capability, operations};
+
+/// Request header carrying the client's idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "x-idempotency-key";
+/// Request header naming the organization the caller acts for (until
+/// authentication, issue 7, takes it from the access token).
+pub const ORGANIZATION_HEADER: &str = "x-corridor-organization";
+
+/// The path under which the FHIR API is served.
+pub const BASE_PATH: &str = "/fhir";
+
+/// Limits on what one request may ask.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Most entries in a batch or transaction Bundle.
+    pub max_entries: usize,
+    /// Longest a request may take, reading its body included.
+    pub timeout: Duration,
+}
+
+/// Everything a request needs.
+#[derive(Debug)]
+pub struct Gateway {
+    pub backends: Backends,
+    /// The public base URL, when configured; otherwise it is made from the
+    /// request's `Host`.
+    pub base_url: Option<String>,
+    pub limits: Limits,
+}
+
+/// One parsed request, as the handlers and batch entries see it.
+#[derive(Debug)]
+pub struct Call {
+    pub method: Method,
+    /// Path segments below the base.
+    pub segments: Vec<String>,
+    pub params: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub base: String,
+    pub context: CallContext,
+}
+
+impl Call {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The body as a JSON object, or 400 naming what is wrong.
+    pub fn json_body(&self) -> Result<Value, HttpError> {
+        check_content_type(&self.headers)?;
+        if self.body.is_empty() {
+            return Err(HttpError::bad_request(
+                "required",
+                "the request has no body; send a FHIR resource as JSON",
+                "body",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&self.body).map_err(|e| {
+            HttpError::bad_request(
+                "structure",
+                format!("the body is not valid JSON: {e}"),
+                "body",
+            )
+        })?;
+        if !value.is_object() {
+            return Err(HttpError::bad_request(
+                "structure",
+                "the body must be a JSON object (a FHIR resource)",
+                "body",
+            ));
+        }
+        Ok(value)
+    }
+
+    pub fn absolute(&self, relative: &str) -> String {
+        format!("{}/{}", self.base, relative.trim_start_matches('/'))
+    }
+}
+
+/// The axum entry point for every path under [`BASE_PATH`].
+pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let params = query_pairs(parts.uri.query().unwrap_or_default());
+    let presentation = match Presentation::negotiate(&params, &parts.headers) {
+        Ok(p) => p,
+        Err(err) => return render(reply::error(err), &Presentation::default()),
+    };
+    let span =
+        tracing::info_span!("http", http.method = %parts.method, http.path = %parts.uri.path());
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(corridor_runtime::telemetry::extract(&parts.headers));
+    }
+    let limits = gateway.limits;
+    let work = async {
+        let body = match read_body(body, limits.max_body).await {
+            Ok(body) => body,
+            Err(err) => return reply::error(err),
+        };
+        let call = Call {
+            segments: segments(parts.uri.path()),
+            base: base_url(&gateway, &parts.headers),
+            context: CallContext {
+                idempotency_key: header_value(&parts.headers, IDEMPOTENCY_HEADER),
+                organization: header_value(&parts.headers, ORGANIZATION_HEADER),
+            },
+            method: parts.method.clone(),
+            params,
+            headers: parts.headers.clone(),
+            body,
+        };
+        let prefer = prefer(&call.headers);
+        match dispatch(&gateway, &call, &presentation).await {
+            Ok(reply) => apply_prefer(reply, prefer),
+            Err(err) => reply::error(err),
+        }
+    };
+    let reply = match tokio::time::timeout(
+        limits.timeout,
+        tracing::Instrument::instrument(work, span.clone()),
+    )
+    .await
+    {
+        Ok(reply) => reply,
+        Err(_) => reply::error(HttpError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request took longer than {} s (reading its body included); retry with the same X-Idempotency-Key so that a write is never made twice",
+                limits.timeout.as_secs()
+            ),
+        )),
+    };
+    span.in_scope(|| {
+        tracing::info!(status = reply.status.as_u16(), "answered");
+    });
+    render(reply, &presentation)
+}
+
+/// Route one call. Batch entries come here too.
+pub async fn dispatch(
+    gateway: &Gateway,
+    call: &Call,
+    presentation: &Presentation,
+) -> Result<Reply, HttpError> {
+    let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    let method = &call.method;
+    match segments.as_slice() {
+        [] if method == Method::POST => bundles::post(gateway, call, presentation).await,
+        ["metadata"] if method == Method::GET => Ok(Reply::json(
+            StatusCode::OK,
+            capability::statement(&call.base),
+        )),
+        [resource_type, rest @ ..] => {
+            let Some((owner, _)) = Owner::of(resource_type) else {
+                return Err(unknown_type(resource_type));
+            };
+            match (rest, method.clone()) {
+                ([], Method::GET) => {
+                    search(
+                        gateway,
+                        call,
+                        owner,
+                        resource_type,
+                        &call.params,
+                        presentation,
+                    )
+                    .await
+                }
+                ([], Method::POST) => create(gateway, call, owner, resource_type).await,
+                (["_search"], Method::POST) => {
+                    let mut params = call.params.clone();
+                    params.extend(form_body(call)?);
+                    search(gateway, call, owner, resource_type, &params, presentation).await
+                }
+                ([op], _) if op.starts_with('$') => {
+                    operations::type_level(gateway, call, resource_type, op, presentation).await
+                }
+                ([id], Method::GET) => {
+                    read(gateway, call, owner, resource_type, id, presentation).await
+                }
+                ([id], Method::PUT) => update(gateway, call, owner, resource_type, id).await,
+                ([id], Method::DELETE) => delete(gateway, call, owner, resource_type, id).await,
+                ([id, op], _) if op.starts_with('$') => {
+                    operations::instance(gateway, call, resource_type, id, op, presentation).await
+                }
+                ([id, "_history"], Method::GET) => {
+                    history(gateway, call, owner, resource_type, id).await
+                }
+                ([id, "_history", version], Method::GET) => {
+                    vread(
+                        gateway,
+                        call,
+                        owner,
+                        resource_type,
+                        id,
+                        version,
+                        presentation,
+                    )
+                    .await
+                }
+                _ => Err(no_route(call)),
+            }
+        }
+        _ => Err(no_route(call)),
+    }
+}
+
+fn no_route(call: &Call) -> HttpError {
+    let path = call.segments.join("/");
+    HttpError::new(
+        StatusCode::NOT_FOUND,
+        "not-supported",
+        format!(
+            "{} {}/{path} is not an interaction this server supports; see {}/metadata",
+            call.method, call.base, call.base
+        ),
+    )
+}
+
+fn unknown_type(resource_type: &str) -> HttpError {
+    let known: Vec<&str> = Owner::ALL
+        .iter()
+        .flat_map(|o| o.defs().iter().map(|d| d.resource_type))
+        .collect();
+    HttpError::at(
+        StatusCode::NOT_FOUND,
+        "not-supported",
+        format!(
+            "resource type '{resource_type}' is not served here; served: {}",
+            known.join(", ")
+        ),
+        resource_type,
+    )
+}
+
+async fn create(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+) -> Result<Reply, HttpError> {
+    let body = call.json_body()?;
+    check_type(&body, resource_type)?;
+    let if_none_exist = call.header("if-none-exist").unwrap_or_default().to_owned();
+    let text = String::from_utf8_lossy(&call.body).into_owned();
+    let written = gateway
+        .backends
+        .create(owner, text, if_none_exist, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let r = &written.resource;
+    let location = call.absolute(&format!(
+        "{}/{}/_history/{}",
+        r.resource_type, r.id, r.version_id
+    ));
+    Ok(Reply::resource(status, r)?.header(header::LOCATION, location))
+}
+
+async fn read(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    id: &str,
+    presentation: &Presentation,
+) -> Result<Reply, HttpError> {
+    let resource = gateway
+        .backends
+        .read(owner, resource_type, id, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    if let Some(tag) = call.header("if-none-match")
+        && tag.trim_start_matches("W/") == format!("\"{}\"", resource.version_id)
+    {
+        let mut reply = Reply::empty(StatusCode::NOT_MODIFIED);
+        reply.set_version(&resource);
+        return Ok(reply);
+    }
+    check_summary(call)?;
+    let mut reply = Reply::resource(StatusCode::OK, &resource)?;
+    if let Some(body) = reply.body.as_mut() {
+        presentation.subset(body);
+    }
+    Ok(reply)
+}
+
+async fn vread(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    id: &str,
+    version: &str,
+    presentation: &Presentation,
+) -> Result<Reply, HttpError> {
+    let resource = gateway
+        .backends
+        .vread(owner, resource_type, id, version, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    if resource.deleted {
+        let mut reply = reply::error(HttpError::new(
+            StatusCode::GONE,
+            "deleted",
+            format!("version {version} of {resource_type}/{id} is its deletion"),
+        ));
+        reply.set_version(&resource);
+        return Ok(reply);
+    }
+    let mut reply = Reply::resource(StatusCode::OK, &resource)?;
+    if let Some(body) = reply.body.as_mut() {
+        presentation.subset(body);
+    }
+    Ok(reply)
+}
+
+async fn update(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    id: &str,
+) -> Result<Reply, HttpError> {
+    let body = call.json_body()?;
+    check_type(&body, resource_type)?;
+    match body.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(other) => {
+            return Err(HttpError::bad_request(
+                "invalid",
+                format!("the resource's id {other} does not match the id in the URL ({id})"),
+                &format!("{resource_type}.id"),
+            ));
+        }
+        None => {
+            return Err(HttpError::bad_request(
+                "required",
+                format!("an update must carry the id of the URL: add \"id\": \"{id}\""),
+                &format!("{resource_type}.id"),
+            ));
+        }
+    }
+    let if_match = call.header("if-match").unwrap_or_default().to_owned();
+    let text = String::from_utf8_lossy(&call.body).into_owned();
+    let written = gateway
+        .backends
+        .update(owner, resource_type, id, text, if_match, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let r = &written.resource;
+    let location = call.absolute(&format!(
+        "{}/{}/_history/{}",
+        r.resource_type, r.id, r.version_id
+    ));
+    Ok(Reply::resource(status, r)?.header(header::CONTENT_LOCATION, location))
+}
+
+async fn delete(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    id: &str,
+) -> Result<Reply, HttpError> {
+    let if_match = call.header("if-match").unwrap_or_default().to_owned();
+    let tombstone = gateway
+        .backends
+        .delete(owner, resource_type, id, if_match, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    let mut reply = Reply::empty(StatusCode::NO_CONTENT);
+    reply.set_version(&tombstone);
+    Ok(reply)
+}
+
+async fn history(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    id: &str,
+) -> Result<Reply, HttpError> {
+    let mut count = 0;
+    let mut token = String::new();
+    for (name, value) in &call.params {
+        match name.as_str() {
+            "_count" => {
+                count = value.parse().map_err(|_| {
+                    HttpError::bad_request(
+                        "invalid",
+                        format!("_count must be a whole number, not '{value}'"),
+                        "_count",
+                    )
+                })?;
+            }
+            "_page_token" => token.clone_from(value),
+            "_format" | "_pretty" | "_elements" => {}
+            other => {
+                return Err(HttpError::bad_request(
+                    "not-supported",
+                    format!("history takes _count and _page_token, not '{other}'"),
+                    other,
+                ));
+            }
+        }
+    }
+    let bundle = gateway
+        .backends
+        .history(owner, resource_type, id, count, token, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    let mut body = bundle_json(&bundle.json)?;
+    absolutize(&mut body, call, &[]);
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// Parameters the gateway itself handles; the services never see them.
+const PRESENTATION_PARAMS: [&str; 4] = ["_format", "_pretty", "_elements", "_summary"];
+/// Parameters every search takes besides the type's own.
+const COMMON_PARAMS: [&str; 6] = [
+    "_id",
+    "_lastUpdated",
+    "_count",
+    "_sort",
+    "_include",
+    "_page_token",
+];
+
+pub async fn search(
+    gateway: &Gateway,
+    call: &Call,
+    owner: Owner,
+    resource_type: &str,
+    params: &[(String, String)],
+    presentation: &Presentation,
+) -> Result<Reply, HttpError> {
+    let Some((_, def)) = Owner::of(resource_type) else {
+        return Err(unknown_type(resource_type));
+    };
+    let lenient = prefer(&call.headers).handling == Some(Handling::Lenient);
+    let mut forwarded = Vec::new();
+    let mut ignored = Vec::new();
+    let mut count_only = false;
+    for (name, value) in params {
+        let base_name = name.split(':').next().unwrap_or_default();
+        if PRESENTATION_PARAMS.contains(&base_name) {
+            if base_name == "_summary" {
+                match value.as_str() {
+                    "count" => count_only = true,
+                    "false" => {}
+                    other => {
+                        return Err(HttpError::bad_request(
+                            "not-supported",
+                            format!(
+                                "_summary={other} is not supported; use _summary=count, or _elements to choose elements"
+                            ),
+                            "_summary",
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+        let known =
+            COMMON_PARAMS.contains(&base_name) || def.params.iter().any(|p| p.name == base_name);
+        if !known && lenient {
+            ignored.push(name.clone());
+            continue;
+        }
+        forwarded.push((name.clone(), value.clone()));
+    }
+    if count_only {
+        forwarded.retain(|(n, _)| n != "_count");
+        forwarded.push(("_count".to_owned(), "0".to_owned()));
+    }
+    let bundle = gateway
+        .backends
+        .search(owner, resource_type, &forwarded, &call.context)
+        .await
+        .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    let mut body = bundle_json(&bundle.json)?;
+    if count_only && let Some(object) = body.as_object_mut() {
+        object.remove("entry");
+    }
+    absolutize(&mut body, call, &presentation.link_params());
+    if let Some(entries) = body.get_mut("entry").and_then(Value::as_array_mut) {
+        for entry in entries.iter_mut() {
+            if entry.pointer("/search/mode").and_then(Value::as_str) == Some("match")
+                && let Some(resource) = entry.get_mut("resource")
+            {
+                presentation.subset(resource);
+            }
+        }
+        if !ignored.is_empty() {
+            entries.push(json!({
+                "resource": reply::outcome(
+                    "warning",
+                    "not-supported",
+                    &format!("ignored search parameters this server does not support: {}", ignored.join(", ")),
+                    None,
+                ),
+                "search": {"mode": "outcome"},
+            }));
+        }
+    }
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// `_summary` on a read: only `false` (the whole resource) is served.
+fn check_summary(call: &Call) -> Result<(), HttpError> {
+    match call.params.iter().find(|(n, _)| n == "_summary") {
+        None => Ok(()),
+        Some((_, v)) if v == "false" => Ok(()),
+        Some((_, v)) => Err(HttpError::bad_request(
+            "not-supported",
+            format!("_summary={v} is not supported on a read; use _elements to choose elements"),
+            "_summary",
+        )),
+    }
+}
+
+pub fn bundle_json(json: &str) -> Result<Value, HttpError> {
+    serde_json::from_str(json).map_err(|_| {
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            "exception",
+            "a service answered a Bundle that is not JSON",
+        )
+    })
+}
+
+/// Make a Bundle's links and fullUrls absolute; links get `extra`
+/// parameters (the presentation) so that the next page looks the same.
+pub fn absolutize(bundle: &mut Value, call: &Call, extra: &[(String, String)]) {
+    if let Some(links) = bundle.get_mut("link").and_then(Value::as_array_mut) {
+        for link in links {
+            if let Some(url) = link.get("url").and_then(Value::as_str) {
+                let mut absolute = if url.starts_with("http://") || url.starts_with("https://") {
+                    url.to_owned()
+                } else {
+                    call.absolute(url)
+                };
+                for (name, value) in extra {
+                    absolute.push(if absolute.contains('?') { '&' } else { '?' });
+                    absolute.push_str(
+                        &form_urlencoded::Serializer::new(String::new())
+                            .append_pair(name, value)
+                            .finish(),
+                    );
+                }
+                link["url"] = Value::String(absolute);
+            }
+        }
+    }
+    if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
+        for entry in entries {
+            if let Some(url) = entry.get("fullUrl").and_then(Value::as_str)
+                && !url.contains("://")
+                && !url.starts_with("urn:")
+            {
+                entry["fullUrl"] = Value::String(call.absolute(url));
+            }
+            if let Some(location) = entry.pointer("/response/location").and_then(Value::as_str)
+                && !location.contains("://")
+            {
+                entry["response"]["location"] = Value::String(call.absolute(location));
+            }
+        }
+    }
+}
+
+fn check_type(body: &Value, resource_type: &str) -> Result<(), HttpError> {
+    match body.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == resource_type => Ok(()),
+        Some(t) => Err(HttpError::bad_request(
+            "invalid",
+            format!("the body is a {t} but the URL is for {resource_type}"),
+            "resourceType",
+        )),
+        None => Err(HttpError::bad_request(
+            "required",
+            format!("the body has no resourceType; expected \"{resource_type}\""),
+            "resourceType",
+        )),
+    }
+}
+
+/// A `POST [type]/_search` body (form-encoded).
+fn form_body(call: &Call) -> Result<Vec<(String, String)>, HttpError> {
+    match call.header("content-type") {
+        None => Ok(Vec::new()),
+        Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => {
+            Ok(query_pairs(&String::from_utf8_lossy(&call.body)))
+        }
+        Some(ct) => Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            format!("POST _search takes application/x-www-form-urlencoded parameters, not '{ct}'"),
+        )),
+    }
+}
+
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Path segments below [`BASE_PATH`], percent-decoded.
+pub fn segments(path: &str) -> Vec<String> {
+    path.strip_prefix(BASE_PATH)
+        .unwrap_or(path)
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| s.to_owned())
+        })
+        .collect()
+}
+
+fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn base_url(gateway: &Gateway, headers: &HeaderMap) -> String {
+    if let Some(base) = &gateway.base_url {
+        return base.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}{BASE_PATH}")
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-costly",
+            format!(
+                "the request body is larger than {limit} bytes (or was cut off); send less at once, e.g. a Bundle in several parts"
+            ),
+        )
+    })
+}
+
+/// What `Prefer` asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Preference {
+    pub returning: Option<Return>,
+    pub handling: Option<Handling>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Return {
+    Minimal,
+    Representation,
+    OperationOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    Strict,
+    Lenient,
+}
+
+pub fn prefer(headers: &HeaderMap) -> Preference {
+    let mut out = Preference::default();
+    for value in headers.get_all("prefer") {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split([',', ';']) {
+            match part.trim().replace(' ', "").as_str() {
+                "return=minimal" => out.returning = Some(Return::Minimal),
+                "return=representation" => out.returning = Some(Return::Representation),
+                "return=OperationOutcome" => out.returning = Some(Return::OperationOutcome),
+                "handling=strict" => out.handling = Some(Handling::Strict),
+                "handling=lenient" => out.handling = Some(Handling::Lenient),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// `Prefer: return=…` on an answer that carries a written or read resource.
+fn apply_prefer(mut reply: Reply, prefer: Preference) -> Reply {
+    if !reply.resource || !reply.status.is_success() {
+        return reply;
+    }
+    match prefer.returning {
+        None | Some(Return::Representation) => {}
+        Some(Return::Minimal) => reply.body = None,
+        Some(Return::OperationOutcome) => {
+            reply.body = Some(reply::outcome(
+                "information",
+                "informational",
+                &format!("done: {}", reply.status),
+                None,
+            ));
+        }
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_below_the_base_are_decoded() {
+        assert_eq!(segments("/fhir/Patient/%24match"), ["Patient", "$match"]);
+        assert_eq!(segments("/fhir/"), Vec::<String>::new());
+        assert_eq!(
+            segments("/fhir/Patient/a/_history/2"),
+            ["Patient", "a", "_history", "2"]
+        );
+    }
+
+    #[test]
+    fn prefer_reads_return_and_handling() {
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", "return=minimal, handling=strict".parse().unwrap());
+        let p = prefer(&headers);
+        assert_eq!(p.returning, Some(Return::Minimal));
+        assert_eq!(p.handling, Some(Handling::Strict));
+    }
+}
