@@ -13,6 +13,7 @@ pub mod clinic;
 pub mod merge;
 pub mod population;
 pub mod referral;
+pub mod rest;
 
 use std::net::SocketAddr;
 use std::time::Duration;

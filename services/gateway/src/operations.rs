@@ -61,7 +61,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "transition",
         instance: true,
         definition: "https://corridor.health/fhir/OperationDefinition/Task-transition",
-        documentation: "POST a Parameters with `status` (the referral Task's next status), optional `reason` and `output` references; If-Match as for an update; X-Corridor-Organization names the organization acting. Answers the Task.",
+        documentation: "POST a Parameters with `status` (the referral Task's next status), optional `reason` and `output` references; If-Match (required) with the Task version last seen; X-Corridor-Organization names the organization acting. Answers the Task.",
     },
 ];
 
@@ -487,9 +487,17 @@ async fn transition(gateway: &Gateway, call: &Call, id: &str) -> Result<Reply, H
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let if_match = call.header("if-match").ok_or_else(|| {
+        HttpError::at(
+            StatusCode::PRECONDITION_REQUIRED,
+            "required",
+            "send If-Match: W/\"<versionId>\" with the Task version you last saw, so that a transition never overwrites someone else's",
+            "If-Match",
+        )
+    })?;
     let message = pb::TransitionRequest {
         task_id: id.to_owned(),
-        if_match: call.header("if-match").unwrap_or_default().to_owned(),
+        if_match: if_match.to_owned(),
         status,
         reason: params.string("reason").unwrap_or_default(),
         outputs,

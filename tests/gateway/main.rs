@@ -1,0 +1,9 @@
+//! The FHIR REST gateway, driven over HTTP as a partner's FHIR client
+//! would, in front of real identity, encounters and referrals services, on
+//! SQLite and on PostgreSQL.
+
+mod bundles;
+mod capability;
+mod errors;
+mod interactions;
+mod operations;
