@@ -13,6 +13,20 @@ pub(crate) fn query_string(params: &[(String, String)]) -> String {
     ser.finish()
 }
 
+/// Remove a Bundle's `entry` when it is empty: FHIR JSON has no empty
+/// arrays, so a search that finds nothing answers a Bundle without one.
+pub fn omit_empty_entry(mut bundle: Value) -> Value {
+    if bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+        && let Some(object) = bundle.as_object_mut()
+    {
+        object.remove("entry");
+    }
+    bundle
+}
+
 fn link(relation: &str, url: String) -> Value {
     json!({ "relation": relation, "url": url })
 }
@@ -42,7 +56,7 @@ pub(crate) fn searchset(
             format!("{resource_type}?{}", query_string(&next)),
         ));
     }
-    json!({
+    omit_empty_entry(json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
@@ -52,7 +66,7 @@ pub(crate) fn searchset(
             "resource": resource_value(s),
             "search": { "mode": "match" },
         })).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// A history Bundle of one resource's versions, newest first. Each version
@@ -71,7 +85,7 @@ pub(crate) fn history(
             format!("{resource_type}/{id}/_history?_page_token={token}"),
         ));
     }
-    json!({
+    omit_empty_entry(json!({
         "resourceType": "Bundle",
         "type": "history",
         "total": total,
@@ -96,5 +110,5 @@ pub(crate) fn history(
             }
             entry
         }).collect::<Vec<_>>(),
-    })
+    }))
 }

@@ -36,6 +36,7 @@ mod stream;
 mod text;
 mod transaction;
 
+pub use bundle::omit_empty_entry;
 pub use error::StoreError;
 
 /// The current time as a FHIR instant in UTC with milliseconds, the form of

@@ -167,13 +167,13 @@ pub async fn everything(
     let total = i64::try_from(patients.len()).unwrap_or(i64::MAX)
         + own.total
         + theirs.as_ref().map_or(0, |r| r.total);
-    let bundle = json!({
+    let bundle = corridor_store::omit_empty_entry(json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": links,
         "entry": entries,
-    });
+    }));
     Ok(pb::Bundle {
         json: bundle.to_string(),
         total,

@@ -274,12 +274,12 @@ fn bundle(candidates: &[(&Candidate, &Stored)]) -> Value {
             })
         })
         .collect();
-    json!({
+    corridor_store::omit_empty_entry(json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": candidates.len(),
         "entry": entries,
-    })
+    }))
 }
 
 fn round(x: f64, places: i32) -> f64 {

@@ -399,12 +399,12 @@ pub async fn of_patient(
             })
         })
         .collect();
-    let bundle = json!({
+    let bundle = corridor_store::omit_empty_entry(json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": slice.total,
         "entry": entries,
-    });
+    }));
     Ok(fhir::Bundle {
         json: bundle.to_string(),
         total: slice.total,
