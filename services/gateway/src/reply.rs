@@ -124,6 +124,9 @@ impl HttpError {
         let code = match status.code() {
             Code::NotFound if issue_code == "deleted" => StatusCode::GONE,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::InvalidArgument if matches!(issue_code.as_str(), "too-long" | "too-costly") => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Code::InvalidArgument => StatusCode::BAD_REQUEST,
             Code::FailedPrecondition
                 if expression == "If-Match"

@@ -103,11 +103,6 @@ impl Call {
 /// The axum entry point for every path under [`BASE_PATH`].
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let params = query_pairs(parts.uri.query().unwrap_or_default());
-    let presentation = match Presentation::negotiate(&params, &parts.headers) {
-        Ok(p) => p,
-        Err(err) => return render(reply::error(err), &Presentation::default()),
-    };
     let span =
         tracing::info_span!("http", http.method = %parts.method, http.path = %parts.uri.path());
     {
@@ -115,10 +110,18 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
         let _ = span.set_parent(corridor_runtime::telemetry::extract(&parts.headers));
     }
     let limits = gateway.limits;
+    let params = query_pairs(parts.uri.query().unwrap_or_default());
+    // The body is read whole before any answer, so that the connection can
+    // carry the client's next request; a body that is not read to its end
+    // (too large, too slow) is answered with `Connection: close`.
     let work = async {
         let body = match read_body(body, limits.max_body).await {
             Ok(body) => body,
-            Err(err) => return reply::error(err),
+            Err(err) => return (closing(reply::error(err)), Presentation::default()),
+        };
+        let presentation = match Presentation::negotiate(&params, &parts.headers) {
+            Ok(p) => p,
+            Err(err) => return (reply::error(err), Presentation::default()),
         };
         let call = Call {
             segments: segments(parts.uri.path()),
@@ -128,36 +131,46 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
                 organization: header_value(&parts.headers, ORGANIZATION_HEADER),
             },
             method: parts.method.clone(),
-            params,
+            params: params.clone(),
             headers: parts.headers.clone(),
             body,
         };
         let prefer = prefer(&call.headers);
-        match dispatch(&gateway, &call, &presentation).await {
+        let reply = match dispatch(&gateway, &call, &presentation).await {
             Ok(reply) => apply_prefer(reply, prefer),
             Err(err) => reply::error(err),
-        }
+        };
+        (reply, presentation)
     };
-    let reply = match tokio::time::timeout(
+    let (reply, presentation) = match tokio::time::timeout(
         limits.timeout,
         tracing::Instrument::instrument(work, span.clone()),
     )
     .await
     {
-        Ok(reply) => reply,
-        Err(_) => reply::error(HttpError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!(
-                "the request took longer than {} s (reading its body included); retry with the same X-Idempotency-Key so that a write is never made twice",
-                limits.timeout.as_secs()
-            ),
-        )),
+        Ok(done) => done,
+        Err(_) => (
+            closing(reply::error(HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the request took longer than {} s (reading its body included); retry with the same X-Idempotency-Key so that a write is never made twice",
+                    limits.timeout.as_secs()
+                ),
+            ))),
+            Presentation::default(),
+        ),
     };
     span.in_scope(|| {
         tracing::info!(status = reply.status.as_u16(), "answered");
     });
     render(reply, &presentation)
+}
+
+/// An answer after which the connection is closed (its request body was
+/// not read to the end).
+fn closing(reply: Reply) -> Reply {
+    reply.header(header::CONNECTION, "close".to_owned())
 }
 
 /// Route one call. Batch entries come here too.
@@ -525,17 +538,23 @@ pub async fn search(
                 presentation.subset(resource);
             }
         }
-        if !ignored.is_empty() {
-            entries.push(json!({
-                "resource": reply::outcome(
-                    "warning",
-                    "not-supported",
-                    &format!("ignored search parameters this server does not support: {}", ignored.join(", ")),
-                    None,
-                ),
-                "search": {"mode": "outcome"},
-            }));
-        }
+    }
+    if !ignored.is_empty()
+        && let Some(object) = body.as_object_mut()
+        && let Some(entries) = object
+            .entry("entry")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+    {
+        entries.push(json!({
+            "resource": reply::outcome(
+                "warning",
+                "not-supported",
+                &format!("ignored search parameters this server does not support: {}", ignored.join(", ")),
+                None,
+            ),
+            "search": {"mode": "outcome"},
+        }));
     }
     Ok(Reply::json(StatusCode::OK, body))
 }
