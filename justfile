@@ -19,6 +19,12 @@ test:
 test-postgres: postgres-up
     CORRIDOR_TEST_POSTGRES_URL={{pg_url}} cargo test -p corridor-tests -- postgres
 
+# External FHIR clients (fhirpy, SMART's fhirclient) against the REST gateway of a
+# fresh node, every response checked as R4 with fhir.resources; on SQLite and, when
+# CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL. Python tools go in target/tools.
+test-clients:
+    tests/clients/run.sh
+
 # Run the README's grpcurl session as written against a fresh node (needs grpcurl, jq).
 readme:
     cargo build -p corridor

