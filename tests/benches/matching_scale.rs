@@ -6,6 +6,9 @@
 //! Settings: MATCH_SCALE_PEOPLE (1,000,000 people in the registry),
 //! MATCH_SCALE_CREATES (10,000 creates per throughput comparison),
 //! MATCH_SCALE_QUERIES (2,000 Match calls), MATCH_CONCURRENCY (8).
+//! MATCH_SCALE_KEEP=1 keeps the loaded registry in the database
+//! `corridor_match_scale` and reuses it on the next run (the load of a
+//! million takes about 18 minutes on 2 cores); drop that database by hand.
 //!
 //! 1. Extraction: the CPU time of a Patient's blocking keys, alone.
 //! 2. Throughput: Patients created one by one through the store with the
@@ -21,8 +24,8 @@
 use std::time::{Duration, Instant};
 
 use corridor_fhir::Validated;
-use corridor_proto::identity::v1 as pb;
 use corridor_matching::{Person, Rules};
+use corridor_proto::identity::v1 as pb;
 use corridor_store::{ResourceDef, Store, StoreConfig, TxRequest};
 use corridor_tests::bench::{ms, percentile, setting};
 use corridor_tests::population::{Config, Population, Record};
@@ -65,8 +68,12 @@ async fn main() {
 }
 
 fn validated(record: &Record) -> Validated {
-    corridor_fhir::validate(&record.resource.to_string(), &["Patient"], &Default::default())
-        .expect("generated Patients are valid")
+    corridor_fhir::validate(
+        &record.resource.to_string(),
+        &["Patient"],
+        &Default::default(),
+    )
+    .expect("generated Patients are valid")
 }
 
 /// The CPU cost of blocking keys in the write path, without the database.
@@ -220,22 +227,36 @@ async fn load(store: &Store, records: &[Record]) -> f64 {
 }
 
 async fn scale(registry: &[Record], fresh: &[Validated], queries: usize, concurrency: usize) {
-    let db = TestDatabase::new(Backend::Postgres)
-        .await
-        .expect("postgres");
+    let keep = std::env::var_os("MATCH_SCALE_KEEP").is_some();
+    let db = if keep {
+        TestDatabase::kept_postgres("corridor_match_scale").await
+    } else {
+        TestDatabase::new(Backend::Postgres).await
+    }
+    .expect("postgres");
     let schema = corridor_identity::SCHEMA;
     let loader = store(&db, schema, corridor_identity::RESOURCES, 8).await;
-    let rate = load(&loader, registry).await;
-    loader.close().await;
     let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    sqlx::query(&format!("ANALYZE {schema}.match_keys"))
+    let present: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {schema}.resources WHERE resource_type = 'Patient'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    if keep && present as usize >= registry.len() {
+        println!("registry: {present} Patients kept from an earlier run");
+    } else {
+        let rate = load(&loader, registry).await;
+        println!(
+            "registry: {} Patients loaded at {rate:.0}/s (transactions of 250, blocking keys and stream included)",
+            registry.len()
+        );
+    }
+    loader.close().await;
+    sqlx::raw_sql(&format!("VACUUM ANALYZE {schema}.match_keys"))
         .execute(&pool)
         .await
-        .expect("analyze");
-    println!(
-        "registry: {} Patients loaded at {rate:.0}/s (transactions of 250, blocking keys and stream included)",
-        registry.len()
-    );
+        .expect("vacuum");
     throughput(
         &format!("a registry of {} Patients", registry.len()),
         Some((&db, schema)),
@@ -254,7 +275,8 @@ async fn scale(registry: &[Record], fresh: &[Validated], queries: usize, concurr
     .await
     .expect("last stream entry");
     sqlx::query(&format!(
-        "INSERT INTO {schema}.stream_cursors (name, seq) VALUES ('identity-review-queue', $1)"
+        "INSERT INTO {schema}.stream_cursors (name, seq) VALUES ('identity-review-queue', $1) \
+         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq"
     ))
     .bind(last)
     .execute(&pool)

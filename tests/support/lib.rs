@@ -111,6 +111,34 @@ impl TestDatabase {
             }
         }
     }
+
+    /// The PostgreSQL database `name`, created when missing and kept when
+    /// dropped: for benchmarks that reuse a large registry between runs.
+    pub async fn kept_postgres(name: &str) -> Option<Self> {
+        let admin = postgres_url()?;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&admin)
+            .await
+            .expect("connect to CORRIDOR_TEST_POSTGRES_URL");
+        let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(&mut conn)
+            .await
+            .expect("look for the database")
+            .is_some();
+        if !exists {
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create the database");
+        }
+        conn.close().await.ok();
+        Some(Self {
+            url: with_database(&admin, name),
+            _dir: None,
+            postgres: None,
+        })
+    }
 }
 
 impl Drop for TestDatabase {
