@@ -23,6 +23,7 @@ for_each_backend!(
     match_of_an_empty_patient_is_refused_with_an_outcome,
     match_of_another_resource_type_is_refused_with_an_outcome,
     decisions_need_someone_who_decided,
+    a_duplicate_with_a_very_common_name_is_found_by_what_it_rarely_shares,
 );
 
 fn patient(given: &str, family: &str, birth: &str, extra: Value) -> Value {
@@ -720,5 +721,44 @@ async fn decisions_need_someone_who_decided(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(expression(&err), "other_id");
+    app.stop().await;
+}
+
+/// Rules that read at most 4 records under any one key and score 3.
+fn tight_rules() -> corridor_matching::Rules {
+    let text = corridor_matching::rules::DEFAULT_RULES
+        .replace("candidates = 100", "candidates = 3")
+        .replace("records_per_key = 500", "records_per_key = 4");
+    corridor_matching::Rules::parse(&text).expect("valid rules")
+}
+
+async fn a_duplicate_with_a_very_common_name_is_found_by_what_it_rarely_shares(backend: Backend) {
+    let Some(app) = IdentityApp::spawn_with_rules(backend, tight_rules()).await else {
+        return;
+    };
+    // Twelve namesakes: more than the 4 records read under each name key.
+    for n in 0..12 {
+        let phone =
+            json!({"telecom": [{"system": "phone", "value": format!("+963 944 000 1{n:02}")}]});
+        app.register(&patient("Mohammed", "Ahmed", "1990-01-01", phone))
+            .await;
+    }
+    let phone = json!({"telecom": [{"system": "phone", "value": "+963 944 555 777"}]});
+    let id = app
+        .register(&patient("Mohammed", "Ahmed", "1990-01-01", phone))
+        .await;
+    let query = patient(
+        "Muhammad",
+        "Ahmad",
+        "1990",
+        json!({"telecom": [{"system": "phone", "value": "00963944555777"}]}),
+    );
+    let found = r#match(&app, &query, false).await;
+    assert_eq!(
+        found.first().map(|(i, _, _)| i.as_str()),
+        Some(id.as_str()),
+        "the record sharing the phone comes first: {:?}",
+        found.iter().map(|(i, g, _)| (i, g)).collect::<Vec<_>>()
+    );
     app.stop().await;
 }

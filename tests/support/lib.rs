@@ -295,12 +295,32 @@ impl IdentityApp {
         Some(app)
     }
 
+    /// Start it with matching rules of its own.
+    pub async fn spawn_with_rules(
+        backend: Backend,
+        rules: corridor_matching::Rules,
+    ) -> Option<Self> {
+        init_logs();
+        let db = TestDatabase::new(backend).await?;
+        let config = service_config(&db, corridor_identity::SCHEMA);
+        let app = corridor_identity::Application::build_with_rules(config, rules)
+            .await
+            .expect("identity service builds");
+        let mut app = Self::run(app).await;
+        app._db = Some(db);
+        Some(app)
+    }
+
     /// Start the identity service on a database that the caller keeps.
     pub async fn spawn_on(config: ServiceConfig) -> Self {
         init_logs();
         let app = corridor_identity::Application::build(config)
             .await
             .expect("identity service builds");
+        Self::run(app).await
+    }
+
+    async fn run(app: corridor_identity::Application) -> Self {
         let addr = app.local_addr();
         let running = Running::start("identity", |shutdown| app.run_until_stopped(shutdown));
         let client = IdentityServiceClient::new(connect(addr).await)

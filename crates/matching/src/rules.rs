@@ -64,6 +64,7 @@ struct Scoring {
     estimated_dates: Vec<String>,
     default_phone_region: String,
     candidates: usize,
+    records_per_key: usize,
 }
 
 /// Total weights at which a pair gets each grade.
@@ -94,6 +95,8 @@ pub struct Rules {
     pub estimated_dates: Vec<(u32, u32)>,
     pub default_phone_region: Option<String>,
     pub candidates: usize,
+    /// At most this many records are read under any one blocking key.
+    pub records_per_key: usize,
     strong_identifiers: Vec<String>,
     /// (comparison, level) -> log2(m/u).
     weights: BTreeMap<(String, String), f64>,
@@ -177,6 +180,12 @@ impl Rules {
         if s.candidates == 0 {
             return invalid("scoring.candidates must be at least 1".to_owned());
         }
+        if s.records_per_key < s.candidates {
+            return invalid(format!(
+                "scoring.records_per_key ({}) must be at least scoring.candidates ({})",
+                s.records_per_key, s.candidates
+            ));
+        }
         let mut estimated_dates = Vec::new();
         for text in &s.estimated_dates {
             let parsed = text
@@ -205,6 +214,7 @@ impl Rules {
             estimated_dates,
             default_phone_region: (!region.is_empty()).then_some(region),
             candidates: s.candidates,
+            records_per_key: s.records_per_key,
             strong_identifiers: file.identifiers.strong,
             weights,
         })
@@ -278,6 +288,16 @@ mod tests {
         let err = Rules::parse(&text).unwrap_err().to_string();
         assert!(
             err.contains("m probabilities of 'sex' sum to 1.48"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fewer_records_per_key_than_candidates_are_refused() {
+        let text = DEFAULT_RULES.replace("records_per_key = 500", "records_per_key = 50");
+        let err = Rules::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("records_per_key (50) must be at least scoring.candidates (100)"),
             "{err}"
         );
     }

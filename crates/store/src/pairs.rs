@@ -107,34 +107,49 @@ const PAIR_COLUMNS: &str = "resource_type, low_id, high_id, found_by, grade, sco
 impl Store {
     /// The current, non-deleted resources of `resource_type` stored under
     /// any of `keys` (blocking keys of its `keys` parameter), as (id,
-    /// version), those sharing the most keys first, at most `limit`. Their
-    /// content is left to [`Store::read_many`], so that a caller that keeps
-    /// what it read before fetches only what changed.
+    /// version), at most `limit`, best first. At most `per_key` records are
+    /// read under each key, so that a key thousands share costs no more
+    /// than a rare one. A key that reached that cap tells little (the pair
+    /// "Mohammed Ahmed"), so the order is: most keys shared among those
+    /// that did not reach it, then most keys shared. Content is left to
+    /// [`Store::read_many`], so that a caller that keeps what it read before
+    /// fetches only what changed.
     pub async fn candidates(
         &self,
         resource_type: &str,
         keys: &[String],
         limit: usize,
+        per_key: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let def = self.def(resource_type)?;
-        if def.keys.is_none() || keys.is_empty() {
+        if def.keys.is_none() || keys.is_empty() || per_key == 0 {
             return Ok(Vec::new());
         }
-        let placeholders = crate::placeholders(3, keys.len());
-        // The key rows are read first, through the key index, and only then
-        // grouped: asked to group directly, SQLite's planner walks the index
-        // in resource order instead. A deleted resource has no keys, and the
-        // keys carry the current version, so the resources are not read.
+        // One bounded range of the key index per key, read first and only
+        // then grouped (asked to group directly, SQLite's planner walks the
+        // index in resource order instead). The index holds the version, so
+        // no table row is read; a deleted resource has no keys.
+        let per_key_reads: Vec<String> = (0..keys.len())
+            .map(|n| {
+                format!(
+                    "SELECT resource_id, version, COUNT(*) OVER () AS listed FROM \
+                     (SELECT resource_id, version FROM match_keys \
+                      WHERE resource_type = $1 AND match_key = ${} LIMIT $3) AS k{n}",
+                    n + 4
+                )
+            })
+            .collect();
         let sql = format!(
-            "WITH hits AS MATERIALIZED (SELECT resource_id, version FROM match_keys \
-                   WHERE resource_type = $1 AND match_key IN ({})) \
-             SELECT resource_id AS id, MAX(version) AS version, COUNT(*) AS shared FROM hits \
-             GROUP BY resource_id ORDER BY shared DESC, resource_id LIMIT $2",
-            placeholders
+            "WITH hits AS MATERIALIZED ({}) \
+             SELECT resource_id AS id, MAX(version) AS version, \
+                    SUM(CASE WHEN listed < $3 THEN 1 ELSE 0 END) AS telling, COUNT(*) AS shared \
+             FROM hits GROUP BY resource_id ORDER BY telling DESC, shared DESC, resource_id LIMIT $2",
+            per_key_reads.join(" UNION ALL ")
         );
         let mut q = sqlx::query(&sql)
             .bind(def.resource_type)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(per_key).unwrap_or(i64::MAX));
         for key in keys {
             q = q.bind(key.as_str());
         }

@@ -133,7 +133,12 @@ impl Matcher {
     ) -> Result<Vec<Candidate>, StoreError> {
         let found = self
             .store
-            .candidates("Patient", &keys::query_keys(person), self.rules.candidates)
+            .candidates(
+                "Patient",
+                &keys::query_keys(person),
+                self.rules.candidates,
+                self.rules.records_per_key,
+            )
             .await?;
         let decisions = match exclude {
             Some(id) => self.store.decisions("Patient", id).await?,
