@@ -52,8 +52,9 @@ PY
 (cd "$work" && bash "$work/rest.sh") > "$work/rest.txt" 2>&1 || true
 
 status=0
+# expect TEXT WHAT [FILE]: TEXT appears in the session's output (or FILE).
 expect() {
-    if grep -qF -- "$1" "$work/out.txt"; then
+    if grep -qF -- "$1" "${3:-$work/out.txt}"; then
         echo "ok: $2"
     else
         echo "MISSING: $2 (expected to see: $1)"; status=1
@@ -91,20 +92,13 @@ expect "Task is completed" "the hospital completes it with the outcome"
 expect "2  created   -> requested" "the NGO's feed shows the referral"
 expect "4  status-changed  received -> accepted" "the NGO's feed shows the acceptance"
 expect "6  status-changed  in-progress -> completed" "the NGO's feed shows the completion, in order"
-expect_rest() {
-    if grep -qF -- "$1" "$work/rest.txt"; then
-        echo "ok: $2"
-    else
-        echo "MISSING: $2 (expected to see: $1)"; status=1
-    fi
-}
-expect_rest '"ServiceRequest"' "REST: /metadata lists the served types"
-expect_rest "HTTP/1.1 201 Created" "REST: the Patient is created"
-expect_rest 'etag: W/"1"' "REST: the create answers ETag W/1"
-expect_rest "location: http://127.0.0.1:8080/fhir/Patient/" "REST: the create answers its Location"
-expect_rest '"relation": "self"' "REST: the search Bundle carries its links"
-expect_rest 'etag: W/"2"' "REST: the conditional update makes version 2"
-expect_rest '"score":' "REST: \$match scores the candidate"
+expect '"ServiceRequest"' "REST: /metadata lists the served types" "$work/rest.txt"
+expect "HTTP/1.1 201 Created" "REST: the Patient is created" "$work/rest.txt"
+expect 'etag: W/"1"' "REST: the create answers ETag W/1" "$work/rest.txt"
+expect "location: http://127.0.0.1:8080/fhir/Patient/" "REST: the create answers its Location" "$work/rest.txt"
+expect '"relation": "self"' "REST: the search Bundle carries its links" "$work/rest.txt"
+expect 'etag: W/"2"' "REST: the conditional update makes version 2" "$work/rest.txt"
+expect '"score":' "REST: \$match scores the candidate" "$work/rest.txt"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 

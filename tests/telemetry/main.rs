@@ -129,3 +129,32 @@ async fn an_encounters_write_and_its_identity_check_share_one_trace() {
     // The identity call is a child of the encounters write's span.
     assert_eq!(check.parent_span_id, write.span_context.span_id());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_request_s_traceparent_continues_into_the_service_it_reaches() {
+    let exporter = exporter();
+    let rest = corridor_tests::rest::RestNode::spawn(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let parent_id = "eee19b7ec3c1b174";
+    let answer = rest
+        .send(
+            reqwest::Method::GET,
+            "Patient/nobody",
+            None,
+            &[("traceparent", &format!("00-{trace_id}-{parent_id}-01"))],
+        )
+        .await;
+    assert_eq!(answer.status, reqwest::StatusCode::NOT_FOUND);
+    let trace = TraceId::from_hex(trace_id).unwrap();
+    let http = span_named(&exporter, "http", trace).await;
+    assert_eq!(http.parent_span_id, SpanId::from_hex(parent_id).unwrap());
+    let rpc = span_named(
+        &exporter,
+        "corridor.identity.v1.IdentityService/Read",
+        trace,
+    )
+    .await;
+    assert_eq!(rpc.parent_span_id, http.span_context.span_id());
+}

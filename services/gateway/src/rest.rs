@@ -9,10 +9,10 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::backends::{Backends, CallContext, Owner};
+use crate::backends::{Backends, CallContext, Owner, Written};
 use crate::reply::{self, HttpError, Presentation, Reply, check_content_type, render};
 use crate::{bundles, capability, operations};
 
@@ -285,6 +285,12 @@ async fn create(
         .create(owner, text, if_none_exist, &call.context)
         .await
         .map_err(|s| HttpError::from_status(&s, owner.name()))?;
+    written_reply(call, &written, header::LOCATION)
+}
+
+/// The answer to a write: 201 when it created the resource, else 200, and
+/// `header` (Location or Content-Location) naming the version written.
+fn written_reply(call: &Call, written: &Written, header: HeaderName) -> Result<Reply, HttpError> {
     let status = if written.created {
         StatusCode::CREATED
     } else {
@@ -295,7 +301,7 @@ async fn create(
         "{}/{}/_history/{}",
         r.resource_type, r.id, r.version_id
     ));
-    Ok(Reply::resource(status, r)?.header(header::LOCATION, location))
+    Ok(Reply::resource(status, r)?.header(header, location))
 }
 
 async fn read(
@@ -389,17 +395,7 @@ async fn update(
         .update(owner, resource_type, id, text, if_match, &call.context)
         .await
         .map_err(|s| HttpError::from_status(&s, owner.name()))?;
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let r = &written.resource;
-    let location = call.absolute(&format!(
-        "{}/{}/_history/{}",
-        r.resource_type, r.id, r.version_id
-    ));
-    Ok(Reply::resource(status, r)?.header(header::CONTENT_LOCATION, location))
+    written_reply(call, &written, header::CONTENT_LOCATION)
 }
 
 async fn delete(
