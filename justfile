@@ -97,6 +97,11 @@ bench-match:
 bench-match-scale: postgres-up
     CORRIDOR_TEST_POSTGRES_URL={{pg_url}} cargo bench -p corridor-tests --bench matching_scale
 
+# REST gateway with wrk (apt-get install wrk): Patient creates and reads through
+# the gateway of a release node, on PostgreSQL (REST_BACKEND=sqlite for SQLite).
+bench-rest: postgres-up
+    CORRIDOR_TEST_POSTGRES_URL={{pg_url}} tests/benches/rest/run.sh
+
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:
     python3 tests/fixtures/extract.py
