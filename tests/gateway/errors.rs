@@ -31,6 +31,51 @@ async fn raw(
     corridor_tests::rest::read(response).await
 }
 
+/// One bad request and how it must be refused.
+struct Case {
+    what: &'static str,
+    method: Method,
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: StatusCode,
+    says: &'static str,
+}
+
+impl Case {
+    fn post(what: &'static str, body: Vec<u8>) -> Self {
+        Self {
+            what,
+            method: Method::POST,
+            path: "Patient".to_owned(),
+            content_type: "application/fhir+json",
+            body,
+            status: StatusCode::OK,
+            says: "",
+        }
+    }
+
+    fn put(what: &'static str, path: &str, body: Vec<u8>) -> Self {
+        Self {
+            method: Method::PUT,
+            path: path.to_owned(),
+            ..Self::post(what, body)
+        }
+    }
+
+    fn refused(self, status: StatusCode, says: &'static str) -> Self {
+        Self {
+            status,
+            says,
+            ..self
+        }
+    }
+}
+
+fn body(value: Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
 async fn each_bad_request_is_refused_with_its_status_and_stores_nothing(backend: Backend) {
     let Some(rest) = RestNode::spawn(backend).await else {
         return;
@@ -38,30 +83,36 @@ async fn each_bad_request_is_refused_with_its_status_and_stores_nothing(backend:
     let good = json!({"resourceType": "Patient", "name": [{"family": "Corpus"}]});
     let id = rest.create(&good).await;
 
-    let cases: Vec<(&str, Method, String, &str, Vec<u8>, StatusCode, &str)> = vec![
-        ("malformed JSON", Method::POST, "Patient".into(), "application/fhir+json",
-            br#"{"resourceType": "Patient", "name": [{"family": "Corpus""#.to_vec(), StatusCode::BAD_REQUEST, "not valid JSON"),
-        ("a wrong content type", Method::POST, "Patient".into(), "text/plain",
-            good.to_string().into_bytes(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type"),
-        ("a resourceType that is not the URL's", Method::POST, "Patient".into(), "application/fhir+json",
-            json!({"resourceType": "Organization", "name": "Corpus"}).to_string().into_bytes(), StatusCode::BAD_REQUEST, "is a Organization but the URL is for Patient"),
-        ("an id that is not the URL's", Method::PUT, format!("Patient/{id}"), "application/fhir+json",
-            json!({"resourceType": "Patient", "id": "someone-else", "name": [{"family": "Corpus"}]}).to_string().into_bytes(), StatusCode::BAD_REQUEST, "does not match the id in the URL"),
-        ("an update without an id", Method::PUT, format!("Patient/{id}"), "application/fhir+json",
-            json!({"resourceType": "Patient", "name": [{"family": "Corpus"}]}).to_string().into_bytes(), StatusCode::BAD_REQUEST, "must carry the id"),
-        ("an oversized body", Method::POST, "Patient".into(), "application/fhir+json",
-            json!({"resourceType": "Patient", "name": [{"family": "Corpus", "text": "x".repeat(TEST_MAX_BODY)}]}).to_string().into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "larger than"),
-        ("an invalid FHIR value", Method::POST, "Patient".into(), "application/fhir+json",
-            json!({"resourceType": "Patient", "name": [{"family": "Corpus"}], "birthDate": "1990-13-45"}).to_string().into_bytes(), StatusCode::BAD_REQUEST, "birthDate"),
-        ("an unknown element", Method::POST, "Patient".into(), "application/fhir+json",
-            json!({"resourceType": "Patient", "name": [{"family": "Corpus"}], "favouriteColour": "blue"}).to_string().into_bytes(), StatusCode::BAD_REQUEST, "favouriteColour"),
+    let update = format!("Patient/{id}");
+    let cases = [
+        Case::post("malformed JSON", br#"{"resourceType": "Patient", "name": [{"family": "Corpus""#.to_vec())
+            .refused(StatusCode::BAD_REQUEST, "not valid JSON"),
+        Case { content_type: "text/plain", ..Case::post("a wrong content type", good.to_string().into_bytes()) }
+            .refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type"),
+        Case::post("a resourceType that is not the URL's", body(json!({"resourceType": "Organization", "name": "Corpus"})))
+            .refused(StatusCode::BAD_REQUEST, "is a Organization but the URL is for Patient"),
+        Case::put("an id that is not the URL's", &update, body(json!({"resourceType": "Patient", "id": "someone-else", "name": [{"family": "Corpus"}]})))
+            .refused(StatusCode::BAD_REQUEST, "does not match the id in the URL"),
+        Case::put("an update without an id", &update, body(json!({"resourceType": "Patient", "name": [{"family": "Corpus"}]})))
+            .refused(StatusCode::BAD_REQUEST, "must carry the id"),
+        Case::post("an oversized body", body(json!({"resourceType": "Patient", "name": [{"family": "Corpus", "text": "x".repeat(TEST_MAX_BODY)}]})))
+            .refused(StatusCode::PAYLOAD_TOO_LARGE, "larger than"),
+        Case::post("an invalid FHIR value", body(json!({"resourceType": "Patient", "name": [{"family": "Corpus"}], "birthDate": "1990-13-45"})))
+            .refused(StatusCode::BAD_REQUEST, "birthDate"),
+        Case::post("an unknown element", body(json!({"resourceType": "Patient", "name": [{"family": "Corpus"}], "favouriteColour": "blue"})))
+            .refused(StatusCode::BAD_REQUEST, "favouriteColour"),
     ];
-    for (what, method, path, content_type, body, status, says) in cases {
-        let answer = raw(&rest, method, &path, content_type, body).await;
-        assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    for case in cases {
+        let what = case.what;
+        let answer = raw(&rest, case.method, &case.path, case.content_type, case.body).await;
+        assert_eq!(answer.status, case.status, "{what}: {}", answer.body);
         assert_eq!(answer.body["resourceType"], "OperationOutcome", "{what}");
         let text = answer.body.to_string();
-        assert!(text.contains(says), "{what}: expected '{says}' in {text}");
+        assert!(
+            text.contains(case.says),
+            "{what}: expected '{}' in {text}",
+            case.says
+        );
     }
     assert_eq!(patients_named(&rest, "Corpus").await, 1);
     let unchanged = rest.get(&format!("Patient/{id}")).await;

@@ -193,11 +193,7 @@ impl Presentation {
         let mut presentation = Self::default();
         for (name, value) in params {
             match name.as_str() {
-                "_format" => {
-                    if !is_json(value) {
-                        return Err(not_acceptable(value));
-                    }
-                }
+                "_format" if !is_json(value) => return Err(not_acceptable(value)),
                 "_pretty" => presentation.pretty = value == "true",
                 "_elements" => {
                     presentation.elements = Some(
