@@ -125,6 +125,42 @@ async fn a_transaction_of_patients_is_atomic_in_identity(backend: Backend) {
     assert_eq!(rest.search_all("Patient?family=Pair").await.0.len(), 2);
 }
 
+async fn a_transaction_of_service_requests_is_atomic_and_a_task_in_it_is_refused(backend: Backend) {
+    let Some(rest) = RestNode::spawn(backend).await else {
+        return;
+    };
+    let pid = rest
+        .create(&json!({"resourceType": "Patient", "name": [{"family": "Referred"}]}))
+        .await;
+    let org = rest
+        .create(&json!({"resourceType": "Organization", "name": "Frontier Care NGO"}))
+        .await;
+    let request = |code: &str| {
+        json!({"resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                            "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+                            "subject": {"reference": format!("Patient/{pid}")},
+                            "requester": {"reference": format!("Organization/{org}")}},
+               "request": {"method": "POST", "url": "ServiceRequest"}})
+    };
+    let both = json!({"resourceType": "Bundle", "type": "transaction",
+                      "entry": [request("11797002"), request("183524004")]});
+    let answer = rest.post("", &both).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["entry"].as_array().unwrap().len(), 2);
+    let with_task = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        request("409063005"),
+        {"resource": {"resourceType": "Task", "status": "completed", "intent": "order"},
+         "request": {"method": "POST", "url": "Task"}}
+    ]});
+    let refused = rest.post("", &with_task).await;
+    assert!(refused.status.is_client_error(), "{}", refused.body);
+    assert_eq!(refused.body["resourceType"], "OperationOutcome");
+    let (requests, _) = rest
+        .search_all(&format!("ServiceRequest?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(requests.len(), 2);
+}
+
 async fn a_batch_answers_each_entry_with_its_own_status(backend: Backend) {
     let Some(rest) = RestNode::spawn(backend).await else {
         return;
@@ -176,4 +212,5 @@ for_each_backend!(
     a_transaction_across_services_is_refused_and_says_how_to_send_it,
     a_transaction_of_patients_is_atomic_in_identity,
     a_batch_answers_each_entry_with_its_own_status,
+    a_transaction_of_service_requests_is_atomic_and_a_task_in_it_is_refused,
 );

@@ -54,11 +54,6 @@ impl Owner {
                 .map(|d| (owner, d))
         })
     }
-
-    /// Whether the service takes transaction Bundles.
-    pub fn has_transactions(self) -> bool {
-        matches!(self, Self::Identity | Self::Encounters)
-    }
 }
 
 /// What travels with every call: the idempotency key, the caller's
@@ -349,38 +344,21 @@ impl Backends {
         })
     }
 
-    /// A transaction Bundle on a service that takes them
-    /// ([`Owner::has_transactions`]); the answer and whether an idempotency
-    /// key replayed it.
+    /// A transaction Bundle, applied atomically by the service that owns
+    /// its entries; the answer and whether an idempotency key replayed it.
     pub async fn transaction(
         &self,
         owner: Owner,
         bundle: String,
         cx: &CallContext,
     ) -> Result<(fhir::Bundle, bool), tonic::Status> {
-        match owner {
-            Owner::Identity => {
-                use corridor_proto::identity::v1 as pb;
-                let response = self
-                    .identity()
-                    .transaction(self.request(pb::TransactionRequest { bundle }, cx))
-                    .await?;
-                let replayed = replayed(response.metadata());
-                Ok((response.into_inner().bundle.unwrap_or_default(), replayed))
-            }
-            Owner::Encounters => {
-                use corridor_proto::encounters::v1 as pb;
-                let response = self
-                    .encounters()
-                    .transaction(self.request(pb::TransactionRequest { bundle }, cx))
-                    .await?;
-                let replayed = replayed(response.metadata());
-                Ok((response.into_inner().bundle.unwrap_or_default(), replayed))
-            }
-            Owner::Referrals => Err(tonic::Status::unimplemented(
-                "the referrals service takes no transactions",
-            )),
-        }
+        on_owner!(self, owner, |client, pb| {
+            let response = client
+                .transaction(self.request(pb::TransactionRequest { bundle }, cx))
+                .await?;
+            let replayed = replayed(response.metadata());
+            Ok((response.into_inner().bundle.unwrap_or_default(), replayed))
+        })
     }
 }
 

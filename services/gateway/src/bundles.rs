@@ -111,23 +111,13 @@ async fn transaction(
             Some(_) => {}
         }
     }
-    let Some((owner, resource_type)) = owner else {
+    let Some((owner, _)) = owner else {
         return Err(HttpError::bad_request(
             "required",
             "the transaction has no entries",
             "Bundle.entry",
         ));
     };
-    if !owner.has_transactions() {
-        return Err(HttpError::bad_request(
-            "not-supported",
-            format!(
-                "{resource_type} belongs to the {} service, which takes no transactions; send a batch",
-                owner.name()
-            ),
-            "Bundle.type",
-        ));
-    }
     let text = String::from_utf8_lossy(&call.body).into_owned();
     let (bundle, _) = gateway
         .backends

@@ -98,7 +98,7 @@ pub fn statement(base: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Transactions whose entries all belong to one service (identity: Patient, Organization, Practitioner; encounters: clinical records) are atomic. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient.",
+            "documentation": "Transactions whose entries all belong to one service (identity: Patient, Organization, Practitioner; encounters: the clinical record; referrals: ServiceRequest) are atomic. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient.",
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
         }],
