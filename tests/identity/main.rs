@@ -6,5 +6,6 @@ mod examples;
 mod lifecycle;
 mod matching;
 mod search;
+mod tokens;
 mod validation;
 mod writes;

@@ -19,4 +19,4 @@ pub mod tokens;
 
 pub use keys::{KeyError, NodeKeys};
 pub use scopes::{Interaction, Scopes};
-pub use tokens::{AccessClaims, AuthError, ReplayGuard};
+pub use tokens::{AccessClaims, Assertion, AuthError, ReplayGuard, Verifier};

@@ -76,6 +76,19 @@ pub fn issue(keys: &NodeKeys, claims: &AccessClaims) -> Result<String, AuthError
         .map_err(|e| AuthError::Malformed(e.to_string()))
 }
 
+/// Sign a client assertion (or any claims) with `key`, ES384, naming the
+/// key's kid: what a partner system's SMART client does, for tools and
+/// tests.
+pub fn sign_assertion(
+    key: &crate::keys::SigningKey,
+    claims: &impl Serialize,
+) -> Result<String, AuthError> {
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding)
+        .map_err(|e| AuthError::Malformed(e.to_string()))
+}
+
 /// Verifies access tokens against a node's published keys.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -144,22 +157,36 @@ impl ReplayGuard for MemoryReplayGuard {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct AssertionClaims {
-    exp: u64,
-    jti: String,
+/// What a verified client assertion says that its verifier still needs:
+/// the `jti` to refuse a second use of, until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Assertion {
+    pub exp: u64,
+    pub jti: String,
 }
 
-/// Verify a client's assertion: signed by one of `client_keys` (RS384 or
+/// The client id an assertion claims to come from (`iss`), read without
+/// verifying anything, to find the keys to verify it with.
+pub fn assertion_client(assertion: &str) -> Result<String, AuthError> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Issuer>(assertion)
+        .map(|data| data.claims.iss)
+        .map_err(|e| AuthError::Malformed(e.to_string()))
+}
+
+/// Check a client's assertion: signed by one of `client_keys` (RS384 or
 /// ES384), issued by and about `client_id`, for `token_url`, expiring
-/// within five minutes, with a `jti` never seen before.
-pub fn verify_assertion(
+/// within five minutes. The caller must still refuse a `jti` used before
+/// ([`verify_assertion`] does both, with a [`ReplayGuard`]).
+pub fn check_assertion(
     assertion: &str,
     client_id: &str,
     client_keys: &JwkSet,
     token_url: &str,
-    replay: &dyn ReplayGuard,
-) -> Result<(), AuthError> {
+) -> Result<Assertion, AuthError> {
     let header =
         jsonwebtoken::decode_header(assertion).map_err(|e| AuthError::Malformed(e.to_string()))?;
     if !matches!(header.alg, Algorithm::ES384 | Algorithm::RS384) {
@@ -178,13 +205,25 @@ pub fn verify_assertion(
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_owned());
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+    let claims = jsonwebtoken::decode::<Assertion>(assertion, &key, &validation)
         .map_err(|e| refusal(e.kind(), token_url, client_id))?
         .claims;
     let now = jsonwebtoken::get_current_timestamp();
     if claims.exp > now + MAX_ASSERTION_LIFETIME.as_secs() + LEEWAY.as_secs() {
         return Err(AuthError::TooLong);
     }
+    Ok(claims)
+}
+
+/// [`check_assertion`], then refuse a `jti` that `replay` has seen.
+pub fn verify_assertion(
+    assertion: &str,
+    client_id: &str,
+    client_keys: &JwkSet,
+    token_url: &str,
+    replay: &dyn ReplayGuard,
+) -> Result<(), AuthError> {
+    let claims = check_assertion(assertion, client_id, client_keys, token_url)?;
     if !replay.first_use(client_id, &claims.jti, claims.exp) {
         return Err(AuthError::Replayed);
     }

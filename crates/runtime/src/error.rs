@@ -18,6 +18,10 @@ pub enum ApiError {
     /// A service this one depends on cannot be reached; nothing was written.
     #[error("{0}")]
     Unavailable(Issue),
+    /// The caller did not prove who it is (a refused client assertion or
+    /// access token).
+    #[error("{0}")]
+    Unauthenticated(Issue),
     /// The caller may not do this (e.g. a referral transition reserved for
     /// the other organization).
     #[error("{0}")]
@@ -43,6 +47,7 @@ impl From<ApiError> for tonic::Status {
         let (code, issue) = match err {
             ApiError::Invalid(issue) => client(Code::InvalidArgument, issue),
             ApiError::NotFound(issue) => client(Code::NotFound, issue),
+            ApiError::Unauthenticated(issue) => client(Code::Unauthenticated, issue),
             ApiError::Forbidden(issue) => client(Code::PermissionDenied, issue),
             ApiError::Conflict(issue) => client(Code::FailedPrecondition, issue),
             ApiError::Unavailable(issue) => {

@@ -27,6 +27,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 mod bundle;
+pub mod clients;
 pub mod compartment;
 mod date;
 mod error;

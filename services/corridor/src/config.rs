@@ -169,6 +169,21 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_MATCH_RULES")]
     pub match_rules: Option<PathBuf>,
 
+    /// PKCS#8 PEM file of the node's ES384 (P-384) signing key for access
+    /// tokens. Unset: <data-dir>/signing-key.pem, generated on first start
+    /// (development only).
+    #[arg(long, env = "CORRIDOR_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+
+    /// ISO 3166 code of the node's jurisdiction (e.g. IT, DE-BY), written
+    /// into the access tokens it issues.
+    #[arg(long, env = "CORRIDOR_JURISDICTION", default_value = "XX")]
+    pub jurisdiction: String,
+
+    /// Seconds an access token is valid.
+    #[arg(long, env = "CORRIDOR_TOKEN_LIFETIME_SECS", default_value_t = corridor_identity::tokens::DEFAULT_LIFETIME.as_secs())]
+    pub token_lifetime_secs: u64,
+
     /// Seconds that in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CORRIDOR_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -200,6 +215,10 @@ pub struct Node {
     pub match_rules: corridor_matching::Rules,
     /// The REST gateway, when it runs here.
     pub gateway: Option<corridor_gateway::GatewayConfig>,
+    /// The identity service's token endpoint.
+    pub tokens: corridor_identity::tokens::TokenSettings,
+    /// Where the signing key came from, for printing.
+    pub signing_key_label: String,
 }
 
 impl ServeArgs {
@@ -315,6 +334,46 @@ impl ServeArgs {
         } else {
             None
         };
+        let jurisdiction = self.jurisdiction.trim().to_owned();
+        let valid_jurisdiction = {
+            let (country, subdivision) =
+                jurisdiction.split_once('-').unwrap_or((&jurisdiction, ""));
+            country.len() == 2
+                && country.chars().all(|c| c.is_ascii_uppercase())
+                && subdivision.len() <= 3
+                && subdivision.chars().all(|c| c.is_ascii_alphanumeric())
+                && !(jurisdiction.contains('-') && subdivision.is_empty())
+        };
+        if !valid_jurisdiction {
+            return Err(format!(
+                "CORRIDOR_JURISDICTION (--jurisdiction) must be an ISO 3166 code such as IT or DE-BY, not '{jurisdiction}'"
+            ));
+        }
+        if self.token_lifetime_secs == 0 || self.token_lifetime_secs > 3600 {
+            return Err(format!(
+                "CORRIDOR_TOKEN_LIFETIME_SECS (--token-lifetime-secs) must be from 1 to 3600, not {}",
+                self.token_lifetime_secs
+            ));
+        }
+        let (key, signing_key_label) =
+            signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
+        let issuer = match &self.gateway_base_url {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = self.gateway_addr;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}{}", corridor_gateway::BASE_PATH)
+            }
+        };
+        let tokens = corridor_identity::tokens::TokenSettings {
+            keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
+            token_url: format!("{issuer}/token"),
+            issuer,
+            jurisdiction,
+            lifetime: Duration::from_secs(self.token_lifetime_secs),
+        };
         let mut services = Vec::new();
         for name in names {
             let (listen, own_url, own_var, file, schema) = match name {
@@ -384,8 +443,62 @@ impl ServeArgs {
             channel_stall: Duration::from_millis(self.channel_stall_ms),
             match_rules,
             gateway,
+            tokens,
+            signing_key_label,
         })
     }
+}
+
+/// The node's signing key: from `file` when given, otherwise the
+/// development key under `data_dir`, generated on first start.
+fn signing_key(
+    file: Option<&std::path::Path>,
+    data_dir: &std::path::Path,
+) -> Result<(corridor_auth::keys::SigningKey, String), String> {
+    use corridor_auth::keys::SigningKey;
+    let read = |path: &std::path::Path, var: &str| {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("{var}: cannot read {}: {e}", path.display()))?;
+        SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{var} {}: {e}", path.display()))
+    };
+    if let Some(path) = file {
+        let key = read(path, "CORRIDOR_SIGNING_KEY_FILE (--signing-key-file)")?;
+        return Ok((key, path.display().to_string()));
+    }
+    let path = data_dir.join("signing-key.pem");
+    if !path.exists() {
+        let pem = SigningKey::generate_pkcs8_pem().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            format!(
+                "CORRIDOR_DATA_DIR: cannot create {}: {e}",
+                data_dir.display()
+            )
+        })?;
+        write_private(&path, &pem).map_err(|e| {
+            format!(
+                "cannot write the development signing key {}: {e}",
+                path.display()
+            )
+        })?;
+    }
+    let key = read(&path, "the development signing key")?;
+    Ok((
+        key,
+        format!(
+            "{} (development key; set CORRIDOR_SIGNING_KEY_FILE in production)",
+            path.display()
+        ),
+    ))
+}
+
+/// Write `text` to a new file that only its owner may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// How other services reach one at `addr`: `url` when given (checked), or
@@ -463,10 +576,80 @@ mod tests {
         args: ServeArgs,
     }
 
+    /// A data directory of this test process's own, so that no test writes
+    /// a development key into the source tree.
+    fn scratch() -> String {
+        std::env::temp_dir()
+            .join(format!("corridor-config-{}", std::process::id()))
+            .display()
+            .to_string()
+    }
+
     fn serve_args(extra: &[&str]) -> ServeArgs {
+        let dir = scratch();
         let mut argv = vec!["serve"];
+        if !extra.contains(&"--data-dir") {
+            argv.extend(["--data-dir", dir.as_str()]);
+        }
         argv.extend_from_slice(extra);
         Only::parse_from(argv).args
+    }
+
+    #[test]
+    fn a_development_signing_key_is_made_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("corridor-key-{}", std::process::id()));
+        let dir_text = dir.display().to_string();
+        let first = serve_args(&["--data-dir", &dir_text]).validate().unwrap();
+        let again = serve_args(&["--data-dir", &dir_text]).validate().unwrap();
+        assert_eq!(
+            first.tokens.keys.current().kid,
+            again.tokens.keys.current().kid
+        );
+        assert!(first.signing_key_label.contains("development key"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("signing-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the key is readable by others: {mode:o}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn an_unreadable_or_foreign_signing_key_is_refused_naming_the_variable() {
+        let err = serve_args(&["--signing-key-file", "/nonexistent/key.pem"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("CORRIDOR_SIGNING_KEY_FILE"), "{err}");
+        let path =
+            std::env::temp_dir().join(format!("corridor-notakey-{}.pem", std::process::id()));
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = serve_args(&["--signing-key-file", &path.display().to_string()])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("P-384"), "{err}");
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn a_jurisdiction_that_is_not_iso_3166_is_refused() {
+        for bad in ["Italy", "it", "DE-", "DE-BAVARIA"] {
+            let err = serve_args(&["--jurisdiction", bad]).validate().unwrap_err();
+            assert!(err.contains("CORRIDOR_JURISDICTION"), "{bad}: {err}");
+        }
+        for good in ["IT", "DE-BY"] {
+            assert!(
+                serve_args(&["--jurisdiction", good]).validate().is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

@@ -62,16 +62,18 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     for service in &node.services {
         match service.name {
             ServiceName::Identity => {
-                let app = corridor_identity::Application::build_with_rules(
+                let app = corridor_identity::Application::build_full(
                     service.config.clone(),
                     node.match_rules.clone(),
+                    node.tokens.clone(),
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
                 println!(
-                    "identity   listening on {}  (gRPC; store: {})",
+                    "identity   listening on {}  (gRPC; store: {}; token signing key: {})",
                     app.local_addr(),
-                    service.store_label
+                    service.store_label,
+                    node.signing_key_label
                 );
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
             }

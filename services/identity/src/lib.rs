@@ -33,6 +33,7 @@ pub mod matcher;
 pub mod mpi;
 mod params;
 pub mod review;
+pub mod tokens;
 
 pub use params::{PATIENT_CHANGES, RESOURCES};
 
@@ -47,6 +48,8 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("signing key: {0}")]
+    Key(#[from] corridor_auth::KeyError),
 }
 
 /// The identity service, built and bound, ready to serve.
@@ -56,6 +59,7 @@ pub struct Application {
     local_addr: SocketAddr,
     resources: Resources,
     rules: Arc<Rules>,
+    tokens: tokens::TokenSettings,
     config: ServiceConfig,
 }
 
@@ -69,6 +73,16 @@ impl Application {
     /// [`Application::build`] with matching rules of the deployment's own
     /// (see `crates/matching/rules.toml`).
     pub async fn build_with_rules(config: ServiceConfig, rules: Rules) -> Result<Self, BuildError> {
+        Self::build_full(config, rules, tokens::TokenSettings::ephemeral()?).await
+    }
+
+    /// [`Application::build_with_rules`] with the token endpoint's signing
+    /// keys and names.
+    pub async fn build_full(
+        config: ServiceConfig,
+        rules: Rules,
+        tokens: tokens::TokenSettings,
+    ) -> Result<Self, BuildError> {
         let store = Store::connect(&config.store, RESOURCES).await?;
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;
@@ -78,6 +92,7 @@ impl Application {
             local_addr,
             resources,
             rules: Arc::new(rules),
+            tokens,
             config,
         })
     }
@@ -100,6 +115,7 @@ impl Application {
             resources: self.resources,
             mpi: mpi::Mpi::new(store.clone()),
             matcher,
+            tokens: tokens::Tokens::new(store.clone(), self.tokens),
         })
         .max_decoding_message_size(server::max_message_size(&self.config.limits));
         let served = server::serve_with_store(
@@ -122,6 +138,7 @@ struct Identity {
     resources: Resources,
     mpi: mpi::Mpi,
     matcher: matcher::Matcher,
+    tokens: tokens::Tokens,
 }
 
 fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status> {
@@ -130,6 +147,29 @@ fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status
 
 corridor_runtime::fhir_service! {
     impl IdentityService for Identity, messages pb {
+        async fn register_client(
+            &self,
+            request: tonic::Request<pb::RegisterClientRequest>,
+        ) -> Result<tonic::Response<pb::RegisterClientResponse>, tonic::Status> {
+            Ok(tonic::Response::new(self.tokens.register(request.into_inner()).await?))
+        }
+
+        async fn token(
+            &self,
+            request: tonic::Request<pb::TokenRequest>,
+        ) -> Result<tonic::Response<pb::TokenResponse>, tonic::Status> {
+            Ok(tonic::Response::new(self.tokens.token(request.into_inner()).await?))
+        }
+
+        async fn jwks(
+            &self,
+            _request: tonic::Request<pb::JwksRequest>,
+        ) -> Result<tonic::Response<pb::JwksResponse>, tonic::Status> {
+            Ok(tonic::Response::new(pb::JwksResponse {
+                jwks: self.tokens.jwks(),
+            }))
+        }
+
         async fn transaction(
             &self,
             request: tonic::Request<pb::TransactionRequest>,
