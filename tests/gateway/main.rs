@@ -6,4 +6,5 @@ mod bundles;
 mod capability;
 mod errors;
 mod interactions;
+mod oauth;
 mod operations;

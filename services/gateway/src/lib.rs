@@ -15,12 +15,15 @@
 //! - [`operations`]: `$match`, `$everything`, `$merge`, `$unmerge`,
 //!   `$refer`, `$transition`;
 //! - [`capability`]: the CapabilityStatement;
+//! - [`oauth`]: the token endpoint and SMART discovery (tokens are issued,
+//!   not yet required);
 //! - [`reply`]: statuses, OperationOutcomes, presentation;
 //! - [`backends`]: the gRPC clients, and which service owns which type.
 
 pub mod backends;
 pub mod bundles;
 pub mod capability;
+pub mod oauth;
 pub mod operations;
 pub mod reply;
 pub mod rest;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::backends::{Backends, CallContext, Owner, Written};
 use crate::reply::{self, HttpError, Presentation, Reply, check_content_type, render};
-use crate::{bundles, capability, operations};
+use crate::{bundles, capability, oauth, operations};
 
 /// Request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "x-idempotency-key";
@@ -187,6 +187,11 @@ pub async fn dispatch(
             StatusCode::OK,
             capability::statement(&call.base),
         )),
+        ["token"] if method == Method::POST => oauth::token(gateway, call).await,
+        [".well-known", "smart-configuration"] if method == Method::GET => {
+            Ok(oauth::smart_configuration(call))
+        }
+        [".well-known", "jwks.json"] if method == Method::GET => oauth::jwks(gateway, call).await,
         [resource_type, rest @ ..] => {
             let Some((owner, _)) = Owner::of(resource_type) else {
                 return Err(unknown_type(resource_type));
