@@ -215,10 +215,16 @@ pub struct Node {
     pub match_rules: corridor_matching::Rules,
     /// The REST gateway, when it runs here.
     pub gateway: Option<corridor_gateway::GatewayConfig>,
-    /// The identity service's token endpoint.
-    pub tokens: corridor_identity::tokens::TokenSettings,
+    /// The identity service's token endpoint, when identity runs here.
+    pub tokens: Option<Tokens>,
+}
+
+/// What the identity service signs access tokens with.
+#[derive(Debug)]
+pub struct Tokens {
+    pub settings: corridor_identity::tokens::TokenSettings,
     /// Where the signing key came from, for printing.
-    pub signing_key_label: String,
+    pub key_label: String,
 }
 
 impl ServeArgs {
@@ -355,8 +361,6 @@ impl ServeArgs {
                 self.token_lifetime_secs
             ));
         }
-        let (key, signing_key_label) =
-            signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
         let issuer = match &self.gateway_base_url {
             Some(base) => base.trim_end_matches('/').to_owned(),
             None => {
@@ -367,12 +371,22 @@ impl ServeArgs {
                 format!("http://{addr}{}", corridor_gateway::BASE_PATH)
             }
         };
-        let tokens = corridor_identity::tokens::TokenSettings {
-            keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
-            token_url: format!("{issuer}/token"),
-            issuer,
-            jurisdiction,
-            lifetime: Duration::from_secs(self.token_lifetime_secs),
+        // Only the identity service signs tokens: a node without it reads
+        // no key and writes none (its root filesystem may be read-only).
+        let tokens = if names.contains(&ServiceName::Identity) {
+            let (key, label) = signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
+            Some(Tokens {
+                settings: corridor_identity::tokens::TokenSettings {
+                    keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
+                    token_url: format!("{issuer}/token"),
+                    issuer,
+                    jurisdiction,
+                    lifetime: Duration::from_secs(self.token_lifetime_secs),
+                },
+                key_label: label,
+            })
+        } else {
+            None
         };
         let mut services = Vec::new();
         for name in names {
@@ -444,7 +458,6 @@ impl ServeArgs {
             match_rules,
             gateway,
             tokens,
-            signing_key_label,
         })
     }
 }
@@ -601,11 +614,12 @@ mod tests {
         let dir_text = dir.display().to_string();
         let first = serve_args(&["--data-dir", &dir_text]).validate().unwrap();
         let again = serve_args(&["--data-dir", &dir_text]).validate().unwrap();
+        let (first, again) = (first.tokens.unwrap(), again.tokens.unwrap());
         assert_eq!(
-            first.tokens.keys.current().kid,
-            again.tokens.keys.current().kid
+            first.settings.keys.current().kid,
+            again.settings.keys.current().kid
         );
-        assert!(first.signing_key_label.contains("development key"));
+        assert!(first.key_label.contains("development key"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -616,6 +630,24 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "the key is readable by others: {mode:o}");
         }
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_node_without_identity_reads_and_writes_no_signing_key() {
+        let dir = std::env::temp_dir().join(format!("corridor-nokey-{}", std::process::id()));
+        let dir_text = dir.display().to_string();
+        let node = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--service",
+            "encounters",
+            "--signing-key-file",
+            "/nonexistent/key.pem",
+        ])
+        .validate()
+        .unwrap();
+        assert!(node.tokens.is_none());
+        assert!(!dir.join("signing-key.pem").exists());
     }
 
     #[test]

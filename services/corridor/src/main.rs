@@ -62,10 +62,14 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     for service in &node.services {
         match service.name {
             ServiceName::Identity => {
+                let tokens = node
+                    .tokens
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("identity: no signing key was configured"))?;
                 let app = corridor_identity::Application::build_full(
                     service.config.clone(),
                     node.match_rules.clone(),
-                    node.tokens.clone(),
+                    tokens.settings.clone(),
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
@@ -73,7 +77,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     "identity   listening on {}  (gRPC; store: {}; token signing key: {})",
                     app.local_addr(),
                     service.store_label,
-                    node.signing_key_label
+                    tokens.key_label
                 );
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
             }
