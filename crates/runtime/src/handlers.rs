@@ -7,13 +7,40 @@
 /// interactions (Create, Read, Vread, Update, Delete, History, Search) from
 /// the handler's `resources` field, plus the items given in braces.
 ///
+/// With `and transaction`, also Transaction: a transaction Bundle of the
+/// service's types applied atomically (for a service whose transactions
+/// need nothing more; encounters' also records consultations).
+///
 /// ```ignore
 /// corridor_runtime::fhir_service! {
-///     impl IdentityService for Identity, messages pb {}
+///     impl IdentityService for Identity, messages pb and transaction {}
 /// }
 /// ```
 #[macro_export]
 macro_rules! fhir_service {
+    (impl $service:ident for $handler:ident, messages $pb:ident and transaction { $($rest:tt)* }) => {
+        $crate::fhir_service! {
+            impl $service for $handler, messages $pb {
+                async fn transaction(
+                    &self,
+                    request: tonic::Request<$pb::TransactionRequest>,
+                ) -> Result<tonic::Response<$pb::TransactionResponse>, tonic::Status> {
+                    let key = $crate::idempotency_key(&request)?;
+                    let requests = self.resources.parse_transaction(&request.get_ref().bundle)?;
+                    let (result, bundle) = self.resources.transaction(&requests, key.as_deref()).await?;
+                    tracing::info!(entries = result.entries.len(), replayed = result.replayed, "transaction");
+                    Ok($crate::resources::respond_replayed(
+                        $pb::TransactionResponse {
+                            bundle: Some(bundle),
+                        },
+                        result.replayed,
+                    ))
+                }
+
+                $($rest)*
+            }
+        }
+    };
     (impl $service:ident for $handler:ident, messages $pb:ident { $($rest:tt)* }) => {
         #[tonic::async_trait]
         impl $service for $handler {

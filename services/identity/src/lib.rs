@@ -146,7 +146,7 @@ fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status
 }
 
 corridor_runtime::fhir_service! {
-    impl IdentityService for Identity, messages pb {
+    impl IdentityService for Identity, messages pb and transaction {
         async fn register_client(
             &self,
             request: tonic::Request<pb::RegisterClientRequest>,
@@ -168,22 +168,6 @@ corridor_runtime::fhir_service! {
             Ok(tonic::Response::new(pb::JwksResponse {
                 jwks: self.tokens.jwks(),
             }))
-        }
-
-        async fn transaction(
-            &self,
-            request: tonic::Request<pb::TransactionRequest>,
-        ) -> Result<tonic::Response<pb::TransactionResponse>, tonic::Status> {
-            let key = corridor_runtime::idempotency_key(&request)?;
-            let requests = self.resources.parse_transaction(&request.get_ref().bundle)?;
-            let (result, bundle) = self.resources.transaction(&requests, key.as_deref()).await?;
-            tracing::info!(entries = result.entries.len(), replayed = result.replayed, "transaction");
-            Ok(corridor_runtime::resources::respond_replayed(
-                pb::TransactionResponse {
-                    bundle: Some(bundle),
-                },
-                result.replayed,
-            ))
         }
 
         async fn r#match(

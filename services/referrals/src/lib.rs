@@ -154,23 +154,7 @@ struct Referrals {
 }
 
 corridor_runtime::fhir_service! {
-    impl ReferralsService for Referrals, messages pb {
-        async fn transaction(
-            &self,
-            request: tonic::Request<pb::TransactionRequest>,
-        ) -> Result<tonic::Response<pb::TransactionResponse>, tonic::Status> {
-            let key = corridor_runtime::idempotency_key(&request)?;
-            let requests = self.resources.parse_transaction(&request.get_ref().bundle)?;
-            let (result, bundle) = self.resources.transaction(&requests, key.as_deref()).await?;
-            tracing::info!(entries = result.entries.len(), replayed = result.replayed, "transaction");
-            Ok(corridor_runtime::resources::respond_replayed(
-                pb::TransactionResponse {
-                    bundle: Some(bundle),
-                },
-                result.replayed,
-            ))
-        }
-
+    impl ReferralsService for Referrals, messages pb and transaction {
         async fn create_referral(
             &self,
             request: Request<pb::CreateReferralRequest>,
