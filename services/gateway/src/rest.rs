@@ -12,6 +12,8 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use corridor_store::ResourceDef;
+
 use crate::backends::{Backends, CallContext, Owner, Written};
 use crate::reply::{self, HttpError, Presentation, Reply, check_content_type, render};
 use crate::{bundles, capability, oauth, operations};
@@ -193,26 +195,18 @@ pub async fn dispatch(
         }
         [".well-known", "jwks.json"] if method == Method::GET => oauth::jwks(gateway, call).await,
         [resource_type, rest @ ..] => {
-            let Some((owner, _)) = Owner::of(resource_type) else {
+            let Some((owner, def)) = Owner::of(resource_type) else {
                 return Err(unknown_type(resource_type));
             };
             match (rest, method.clone()) {
                 ([], Method::GET) => {
-                    search(
-                        gateway,
-                        call,
-                        owner,
-                        resource_type,
-                        &call.params,
-                        presentation,
-                    )
-                    .await
+                    search(gateway, call, owner, def, &call.params, presentation).await
                 }
                 ([], Method::POST) => create(gateway, call, owner, resource_type).await,
                 (["_search"], Method::POST) => {
                     let mut params = call.params.clone();
                     params.extend(form_body(call)?);
-                    search(gateway, call, owner, resource_type, &params, presentation).await
+                    search(gateway, call, owner, def, &params, presentation).await
                 }
                 ([op], _) if op.starts_with('$') => {
                     operations::type_level(gateway, call, resource_type, op, presentation).await
@@ -478,13 +472,11 @@ pub async fn search(
     gateway: &Gateway,
     call: &Call,
     owner: Owner,
-    resource_type: &str,
+    def: &ResourceDef,
     params: &[(String, String)],
     presentation: &Presentation,
 ) -> Result<Reply, HttpError> {
-    let Some((_, def)) = Owner::of(resource_type) else {
-        return Err(unknown_type(resource_type));
-    };
+    let resource_type = def.resource_type;
     let lenient = prefer(&call.headers).handling == Some(Handling::Lenient);
     let mut forwarded = Vec::new();
     let mut ignored = Vec::new();
