@@ -18,12 +18,11 @@ use corridor_tests::clinic::{self, CLINICIAN, INTERPRETER};
 use corridor_tests::{Backend, EncountersApp, Node, bench};
 use tokio::sync::mpsc;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const READERS: usize = 2;
 const CONCURRENT_SENDERS: usize = 4;
 
-type Client = EncountersServiceClient<Channel>;
+type Client = EncountersServiceClient<corridor_tests::Authed>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {

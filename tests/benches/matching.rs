@@ -24,7 +24,6 @@ use corridor_tests::bench::{backends, ms, percentile, setting};
 use corridor_tests::population::{Config, Corruption, Population, Record};
 use futures::{StreamExt, stream};
 use serde_json::Value;
-use tonic::transport::Channel;
 
 /// Candidates asked for per Match call.
 const MATCH_COUNT: i32 = 10;
@@ -60,7 +59,12 @@ async fn main() {
 
     match std::env::var("MATCH_ADDR") {
         Ok(addr) if !addr.is_empty() => {
-            let channel = Channel::from_shared(addr.clone())
+            let token = std::env::var("MATCH_TOKEN").unwrap_or_else(|_| {
+                panic!(
+                    "MATCH_TOKEN must hold an access token for that node, e.g. $(corridor token)"
+                )
+            });
+            let channel = tonic::transport::Channel::from_shared(addr.clone())
                 .unwrap_or_else(|e| {
                     panic!(
                         "MATCH_ADDR must be a URL such as http://127.0.0.1:50051, not '{addr}': {e}"
@@ -70,7 +74,11 @@ async fn main() {
                 .await
                 .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
             let client =
-                IdentityServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+                IdentityServiceClient::new(tonic::service::interceptor::InterceptedService::new(
+                    channel,
+                    corridor_tests::Bearer(Some(corridor_tests::bearer(&token))),
+                ))
+                .max_decoding_message_size(64 * 1024 * 1024);
             run(&addr, client, &population, &truth, concurrency).await;
         }
         _ => {
@@ -199,7 +207,7 @@ struct Seen {
 /// Match about every record and print what came back.
 async fn run(
     target: &str,
-    client: IdentityServiceClient<Channel>,
+    client: IdentityServiceClient<corridor_tests::Authed>,
     population: &Population,
     truth: &BTreeSet<(usize, usize)>,
     concurrency: usize,

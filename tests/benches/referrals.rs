@@ -21,13 +21,12 @@ use corridor_tests::referral::{self, Parties, acting_for};
 use corridor_tests::{Backend, FullNode, ReferralsApp, bench};
 use tokio::sync::mpsc;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const CONCURRENT_CLIENTS: usize = 8;
 /// The moves each referral makes, all by its hospital.
 const PATH: [&str; 3] = ["received", "accepted", "in-progress"];
 
-type Client = ReferralsServiceClient<Channel>;
+type Client = ReferralsServiceClient<corridor_tests::Authed>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {

@@ -165,6 +165,13 @@ def install():
     original = HTTPAdapter.send
 
     def send(self, request, *args, **kwargs):
+        # Every request to the node carries an access token, as a partner's
+        # client would (fhirpy and fhirclient take one; so does requests), unless
+        # the test set its own Authorization.
+        token = os.environ.get("CORRIDOR_TOKEN")
+        if token and "Authorization" not in request.headers \
+                and _origin(request.url) == _origin(gateway_base()):
+            request.headers["Authorization"] = f"Bearer {token}"
         response = original(self, request, *args, **kwargs)
         base = gateway_base()
         if not base or _origin(request.url) != _origin(base):

@@ -4,7 +4,8 @@
 # CORRIDOR_TEST_POSTGRES_URL is set (in a fresh database made for the run and
 # dropped at exit). Each run starts `corridor serve` on free ports with its
 # own data directory, waits for GET /fhir/metadata, runs pytest with
-# CORRIDOR_FHIR_BASE, then stops the node with SIGTERM.
+# CORRIDOR_FHIR_BASE and an operator's token (CORRIDOR_TOKEN, from
+# `corridor token`), then stops the node with SIGTERM.
 #
 # The Python tools live in a venv under ${CORRIDOR_TOOLS_DIR:-target/tools},
 # installed from tests/clients/requirements.txt (again only when it changes).
@@ -142,8 +143,14 @@ run_backend() {
         return 1
     fi
 
+    # Every request needs an access token: the operator's, signed with the
+    # node's development key by `corridor token` (the same settings, so the
+    # same issuer). The suite mints tokens for other organizations the same way.
+    local token
+    token="$(env "${env_args[@]}" "$bin" token --admin)"
     local started=$SECONDS status=0
-    (cd "$root/tests/clients" && CORRIDOR_FHIR_BASE="$base" PYTHONDONTWRITEBYTECODE=1 \
+    (cd "$root/tests/clients" && env "${env_args[@]}" CORRIDOR_FHIR_BASE="$base" \
+        CORRIDOR_TOKEN="$token" CORRIDOR_BIN="$bin" PYTHONDONTWRITEBYTECODE=1 \
         "$py" -m pytest "${pytest_args[@]}") || status=$?
     echo "== clients on $name: pytest exited $status after $((SECONDS - started)) s"
     stop_node

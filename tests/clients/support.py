@@ -7,8 +7,10 @@ nothing here re-validates bodies; it only asserts statuses and shapes.
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
+import subprocess
 import uuid
 from urllib.parse import urlsplit
 
@@ -247,7 +249,12 @@ def operation_outcome(response: requests.Response) -> dict:
 
 # -- Corridor's own operations (documented in the CapabilityStatement) --------
 
-ORGANIZATION_HEADER = "X-Corridor-Organization"
+def acting_for(organization: str) -> dict:
+    """Headers that act for `organization`: a token for it from `corridor
+    token`, run with the node's own settings (the environment run.sh gives)."""
+    token = subprocess.run([os.environ["CORRIDOR_BIN"], "token", "--organization", organization],
+                           capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    return {"Authorization": f"Bearer {token}"}
 
 
 def refer(rest: Rest, patient_id: str):
@@ -262,7 +269,7 @@ def refer(rest: Rest, patient_id: str):
     parameters = {"resourceType": "Parameters",
                   "parameter": [{"name": "serviceRequest", "resource": service_request}]}
     response = rest.post("ServiceRequest/$refer", parameters,
-                         headers={ORGANIZATION_HEADER: parties["requester"]})
+                         headers=acting_for(parties["requester"]))
     return response, parties
 
 

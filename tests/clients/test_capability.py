@@ -14,6 +14,7 @@ import pytest
 from fhircheck import InvalidFHIR
 from support import (
     GATEWAY_TYPES,
+    acting_for,
     TEST_SYSTEM,
     merge_parameters,
     minimal,
@@ -256,7 +257,7 @@ def perform_operation(rest, failures, resource_type, operation, own_id, patient_
             return
         task = next(p["resource"] for p in made.json()["parameter"] if p["name"] == "task")
         response = rest.post(f"Task/{task['id']}/$transition", transition_parameters("received"),
-                             headers={"X-Corridor-Organization": parties["owner"],
+                             headers={**acting_for(parties["owner"]),
                                       "If-Match": f'W/"{task["meta"]["versionId"]}"'})
         if failures.expect(response, 200, f"POST Task/{task['id']}/$transition"):
             failures.check(response.json().get("status") == "received",

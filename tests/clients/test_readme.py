@@ -3,6 +3,7 @@ as written, with only its base URL pointed at the node under test."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -28,6 +29,8 @@ def test_the_readme_python_snippet_runs_as_written(base):
         capture_output=True,
         text=True,
         timeout=60,
+        # The README's session exports TOKEN; here it is the run's token.
+        env={**os.environ, "TOKEN": os.environ["CORRIDOR_TOKEN"]},
     )
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"1 encounter\(s\) for [0-9a-f-]+\n", result.stdout), result.stdout

@@ -18,7 +18,7 @@ use corridor_tests::clinic::{self, CLINICIAN, INTERPRETER};
 use corridor_tests::{Backend, EncountersApp, Node, expression, for_each_backend, issue_code};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Request, Streaming};
 
 for_each_backend!(
@@ -36,7 +36,7 @@ for_each_backend!(
 /// How long any single wait may take before the test counts it as a hang.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-type Client = EncountersServiceClient<Channel>;
+type Client = EncountersServiceClient<corridor_tests::Authed>;
 
 /// What a message is, for comparing what was sent with what was read.
 type Entry = (i64, String);
@@ -48,7 +48,15 @@ async fn connect(app: &EncountersApp) -> Client {
 
 async fn connect_to(endpoint: Endpoint) -> Client {
     let channel = endpoint.connect().await.expect("connect");
-    EncountersServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+    let token = corridor_tests::token(
+        corridor_tests::TEST_ORGANIZATION,
+        corridor_tests::ALL_SCOPES,
+    );
+    EncountersServiceClient::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        corridor_tests::Bearer(Some(corridor_tests::bearer(&token))),
+    ))
+    .max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// Follow `encounter_id`'s channel after `after`.

@@ -99,7 +99,7 @@ async fn every_listed_interaction_and_search_parameter_works(backend: Backend) {
             Some(&json!({"resourceType": "Parameters", "parameter": [
                 {"name": "serviceRequest", "resource": sample("ServiceRequest", &patient, &organization).unwrap()}
             ]})),
-            &[("x-corridor-organization", &organization)],
+            &[("authorization", &RestNode::acting_for(&organization))],
         )
         .await;
     assert_eq!(referral.status, StatusCode::CREATED, "{}", referral.body);

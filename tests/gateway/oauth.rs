@@ -53,13 +53,13 @@ async fn a_client_gets_a_token_over_http_and_a_replay_is_refused(backend: Backen
         .identity
         .client
         .clone()
-        .register_client(pb::RegisterClientRequest {
+        .register_client(corridor_tests::as_admin(pb::RegisterClientRequest {
             client_id: "hospital-ehr".to_owned(),
             organization: format!("Organization/{org}"),
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: "system/Patient.rs".to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
-        })
+        }))
         .await
         .expect("registered");
     let claims = json!({"iss": "hospital-ehr", "sub": "hospital-ehr", "aud": TOKEN_URL, "exp": now() + 240, "jti": "http-1"});

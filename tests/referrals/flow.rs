@@ -356,7 +356,7 @@ async fn a_move_by_the_wrong_organization_is_refused(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    // No organization said: refused, naming the metadata.
+    // A token for an organization that takes no part: refused.
     let err = node
         .referrals
         .client
@@ -370,8 +370,8 @@ async fn a_move_by_the_wrong_organization_is_refused(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(expression(&err), corridor_runtime::CALLER_ORGANIZATION);
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(expression(&err), corridor_runtime::auth::AUTHORIZATION);
     // Only the requester refers.
     let err = refer(&node, &orgs.hospital, &service_request(&orgs, &patient))
         .await

@@ -155,7 +155,7 @@ pub async fn consultation(node: &Node) -> (String, String) {
 
 /// Send one message to an Encounter's consult channel.
 pub async fn send(
-    client: &mut enc::encounters_service_client::EncountersServiceClient<tonic::transport::Channel>,
+    client: &mut enc::encounters_service_client::EncountersServiceClient<crate::Authed>,
     encounter_id: &str,
     sender: &str,
     text: &str,

@@ -25,6 +25,9 @@ use corridor_runtime::{ServiceConfig, ShutdownTrigger, shutdown_channel};
 use corridor_store::StoreConfig;
 use secrecy::SecretString;
 use sqlx::Connection;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Which database a test runs against.
@@ -256,20 +259,126 @@ impl Drop for Running {
     }
 }
 
-/// A channel to a service at `addr`.
-pub async fn connect(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
+/// The organization a test's calls act for unless it says otherwise.
+pub const TEST_ORGANIZATION: &str = "Organization/test-partner";
+/// The scopes of a test's default token: everything a partner can have.
+pub const ALL_SCOPES: &str = "system/*.cruds";
+
+/// The token settings of every identity service a test starts (one key per
+/// test process), so that a test can sign tokens its services accept.
+pub fn token_settings() -> &'static corridor_identity::tokens::TokenSettings {
+    static SETTINGS: std::sync::OnceLock<corridor_identity::tokens::TokenSettings> =
+        std::sync::OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        corridor_identity::tokens::TokenSettings::ephemeral().expect("a test signing key")
+    })
+}
+
+/// What a test's token says, before it is signed: client `test-client`,
+/// valid for five minutes.
+pub fn claims(organization: &str, scope: &str) -> corridor_auth::AccessClaims {
+    let settings = token_settings();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    corridor_auth::AccessClaims {
+        iss: settings.issuer.clone(),
+        sub: "test-client".to_owned(),
+        aud: settings.issuer.clone(),
+        exp: now + 300,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        organization: organization.to_owned(),
+        jurisdiction: settings.jurisdiction.clone(),
+        scope: scope.to_owned(),
+        admin: false,
+    }
+}
+
+/// Sign `claims` with the test node key.
+pub fn sign(claims: &corridor_auth::AccessClaims) -> String {
+    corridor_auth::tokens::issue(&token_settings().keys, claims).expect("token signs")
+}
+
+/// An access token for `organization` with `scope`.
+pub fn token(organization: &str, scope: &str) -> String {
+    sign(&claims(organization, scope))
+}
+
+/// A node operator's token (it may also register clients).
+pub fn admin_token() -> String {
+    sign(&corridor_auth::AccessClaims {
+        admin: true,
+        sub: "test-operator".to_owned(),
+        ..claims(TEST_ORGANIZATION, ALL_SCOPES)
+    })
+}
+
+/// `Bearer <token>` as metadata.
+pub fn bearer(token: &str) -> MetadataValue<Ascii> {
+    format!("Bearer {token}").parse().expect("ascii token")
+}
+
+/// Sends an access token with every call that does not carry its own.
+#[derive(Debug, Clone)]
+pub struct Bearer(pub Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0
+            && !request.metadata().contains_key("authorization")
+        {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry an access token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// A channel to a service at `addr` whose calls act for
+/// [`TEST_ORGANIZATION`] with every scope.
+pub async fn connect(addr: SocketAddr) -> Authed {
+    connect_with(addr, Some(&token(TEST_ORGANIZATION, ALL_SCOPES))).await
+}
+
+/// A channel to a service at `addr` whose calls carry `token` (none: no
+/// token at all).
+pub async fn connect_with(addr: SocketAddr, token: Option<&str>) -> Authed {
+    let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    InterceptedService::new(channel, Bearer(token.map(bearer)))
+}
+
+/// `message` sent with a node operator's token.
+pub fn as_admin<T>(message: T) -> tonic::Request<T> {
+    with_token(&admin_token(), message)
+}
+
+/// `message` sent with `token`.
+pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", bearer(token));
+    request
 }
 
 /// A running identity service and a client connected to it.
 #[derive(Debug)]
 pub struct IdentityApp {
     pub addr: SocketAddr,
-    pub client: IdentityServiceClient<Channel>,
+    pub client: IdentityServiceClient<Authed>,
     running: Running,
     /// The database it owns, if any (removed when the app is dropped).
     _db: Option<TestDatabase>,
@@ -303,9 +412,10 @@ impl IdentityApp {
         init_logs();
         let db = TestDatabase::new(backend).await?;
         let config = service_config(&db, corridor_identity::SCHEMA);
-        let app = corridor_identity::Application::build_with_rules(config, rules)
-            .await
-            .expect("identity service builds");
+        let app =
+            corridor_identity::Application::build_full(config, rules, token_settings().clone())
+                .await
+                .expect("identity service builds");
         let mut app = Self::run(app).await;
         app._db = Some(db);
         Some(app)
@@ -314,9 +424,13 @@ impl IdentityApp {
     /// Start the identity service on a database that the caller keeps.
     pub async fn spawn_on(config: ServiceConfig) -> Self {
         init_logs();
-        let app = corridor_identity::Application::build(config)
-            .await
-            .expect("identity service builds");
+        let app = corridor_identity::Application::build_full(
+            config,
+            corridor_matching::Rules::default_rules(),
+            token_settings().clone(),
+        )
+        .await
+        .expect("identity service builds");
         Self::run(app).await
     }
 
@@ -387,7 +501,7 @@ impl IdentityApp {
 #[derive(Debug)]
 pub struct EncountersApp {
     pub addr: SocketAddr,
-    pub client: EncountersServiceClient<Channel>,
+    pub client: EncountersServiceClient<Authed>,
     running: Running,
 }
 
@@ -495,7 +609,7 @@ impl Node {
 #[derive(Debug)]
 pub struct ReferralsApp {
     pub addr: SocketAddr,
-    pub client: ReferralsServiceClient<Channel>,
+    pub client: ReferralsServiceClient<Authed>,
     running: Running,
 }
 

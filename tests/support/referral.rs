@@ -4,7 +4,6 @@
 
 use corridor_proto::fhir::v1::Resource;
 use corridor_proto::referrals::v1 as pb;
-use corridor_runtime::CALLER_ORGANIZATION;
 use serde_json::{Value, json};
 use tonic::Request;
 
@@ -62,13 +61,9 @@ pub fn service_request(parties: &Parties, patient: &str) -> Value {
     })
 }
 
-/// `message` with `organization` as the caller's organization.
+/// `message` sent with a token that acts for `organization`.
 pub fn acting_for<T>(organization: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert(CALLER_ORGANIZATION, organization.parse().expect("ascii"));
-    request
+    crate::with_token(&crate::token(organization, crate::ALL_SCOPES), message)
 }
 
 /// Refer `service_request` on behalf of `organization`.

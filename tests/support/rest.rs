@@ -87,9 +87,14 @@ impl RestNode {
         Some(Self {
             node,
             base,
-            http: reqwest::Client::new(),
+            http: client(),
             _gateway: gateway,
         })
+    }
+
+    /// An `Authorization` header value that acts for `organization`.
+    pub fn acting_for(organization: &str) -> String {
+        format!("Bearer {}", crate::token(organization, crate::ALL_SCOPES))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -163,6 +168,25 @@ impl RestNode {
         }
         (resources, pages)
     }
+}
+
+/// An HTTP client whose requests carry the default test token (acting for
+/// [`crate::TEST_ORGANIZATION`]) unless they set `Authorization` themselves.
+fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!(
+            "Bearer {}",
+            crate::token(crate::TEST_ORGANIZATION, crate::ALL_SCOPES)
+        )
+        .parse()
+        .expect("ascii token"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 /// Read a response whole; a JSON body is parsed (gzip undone first).

@@ -10,8 +10,7 @@
 //! - [`tokens`]: issuing and verifying access tokens, and verifying client
 //!   assertions (signature, audience, expiry, `jti` replay).
 //!
-//! It is not wired into the services yet (issue 7): nothing in a running
-//! node checks tokens today.
+//! The services verify tokens in `corridor-runtime`'s `auth` module.
 
 pub mod keys;
 pub mod scopes;

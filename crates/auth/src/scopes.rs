@@ -27,7 +27,8 @@ impl Interaction {
         ('s', Interaction::Search),
     ];
 
-    fn letter(self) -> char {
+    /// The SMART v2 letter of the interaction (`c`, `r`, `u`, `d`, `s`).
+    pub fn letter(self) -> char {
         Self::ALL
             .iter()
             .find(|(_, i)| *i == self)

@@ -65,6 +65,11 @@ pub struct AccessClaims {
     pub jurisdiction: String,
     /// Granted SMART scopes, space-separated.
     pub scope: String,
+    /// A node operator's token (minted with the node's key by the
+    /// `corridor token` command, never by the token endpoint): it may also
+    /// register clients.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// Sign an access token for `claims` with the node's current key.
@@ -98,6 +103,19 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier of the tokens a node issues: `jwks` is its published key
+    /// set as JSON, and `issuer` is both the issuer and the audience of its
+    /// tokens.
+    pub fn for_node(jwks: &str, issuer: &str) -> Result<Self, AuthError> {
+        let jwks: JwkSet = serde_json::from_str(jwks)
+            .map_err(|e| AuthError::Malformed(format!("the node's JWKS: {e}")))?;
+        Ok(Self {
+            jwks,
+            issuer: issuer.to_owned(),
+            audience: issuer.to_owned(),
+        })
+    }
+
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
@@ -252,6 +270,7 @@ mod tests {
             organization: "Organization/ospedale".to_owned(),
             jurisdiction: "IT".to_owned(),
             scope: "system/Patient.rs".to_owned(),
+            admin: false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! shutdown). A service crate supplies its own gRPC service and store; this
 //! crate runs it the same way for the all-in-one binary and for tests.
 
+pub mod auth;
 pub mod error;
 pub mod follow;
 pub mod handlers;
@@ -37,35 +38,11 @@ pub struct ServiceConfig {
     pub shutdown_grace: Duration,
 }
 
-/// Metadata key naming the caller's organization (`Organization/<id>`).
-pub const CALLER_ORGANIZATION: &str = "x-corridor-organization";
-
-/// The organization the caller acts for, as `Organization/<id>`.
-///
-/// Until authentication exists (issue 7) this is taken on trust from the
-/// request metadata; this function is the one place that will read it from
-/// the verified access token instead.
+/// The organization the caller acts for, as `Organization/<id>`: the one
+/// its verified access token names (see [`auth`]).
 pub fn caller_organization<T>(request: &tonic::Request<T>) -> Result<String, ApiError> {
-    let missing = || {
-        ApiError::Invalid(
-            corridor_fhir::Issue::new(
-                "required",
-                format!("say which organization you act for: metadata {CALLER_ORGANIZATION}: Organization/<id>"),
-            )
-            .at(CALLER_ORGANIZATION),
-        )
-    };
-    let value = request
-        .metadata()
-        .get(CALLER_ORGANIZATION)
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| missing())?
-        .trim();
-    match value.strip_prefix("Organization/") {
-        Some(id) if !id.is_empty() && !id.contains('/') => Ok(value.to_owned()),
-        _ => Err(missing()),
-    }
+    let _ = request;
+    Ok(auth::current()?.organization.clone())
 }
 
 /// Metadata key of a client-chosen idempotency key on write RPCs.
@@ -73,20 +50,32 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Response metadata set when an idempotency key replayed an earlier result.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// The idempotency key a request carries, if any. A key that is not valid
-/// ASCII metadata is refused rather than ignored, so a client never believes
-/// it is protected when it is not.
+/// The idempotency key a request carries, if any, qualified by the
+/// caller's client id. A key that is not valid ASCII metadata is refused
+/// rather than ignored, so a client never believes it is protected when it
+/// is not.
 pub fn idempotency_key<T>(request: &tonic::Request<T>) -> Result<Option<String>, ApiError> {
-    match request.metadata().get(IDEMPOTENCY_KEY) {
-        None => Ok(None),
-        Some(value) => value.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
-            ApiError::Invalid(
-                corridor_fhir::Issue::new(
-                    "invalid",
-                    "idempotency-key must be visible ASCII characters",
-                )
-                .at(IDEMPOTENCY_KEY),
+    let Some(value) = request.metadata().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let refused = || {
+        ApiError::Invalid(
+            corridor_fhir::Issue::new(
+                "invalid",
+                format!("idempotency-key must be 1-{MAX_CLIENT_KEY_LEN} visible ASCII characters"),
             )
-        }),
+            .at(IDEMPOTENCY_KEY),
+        )
+    };
+    let key = value.to_str().map_err(|_| refused())?;
+    if !(1..=MAX_CLIENT_KEY_LEN).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(refused());
     }
+    // Keys are the caller's own: the same key from another client never
+    // replays that client's result.
+    Ok(Some(format!("{}|{key}", auth::current()?.client_id)))
 }
+
+/// The longest idempotency key a client may send.
+pub const MAX_CLIENT_KEY_LEN: usize = 255;

@@ -1,5 +1,6 @@
 //! Calls from one service to another: a lazily connected channel, and each
-//! call made with a deadline and the current trace context, its failures
+//! call made with a deadline, the current trace context and the caller's
+//! access token (every such call is made on a caller's behalf), its failures
 //! sorted into "the other service has no such thing" and "it could not be
 //! asked" (UNAVAILABLE, so that the caller's request fails cleanly).
 
@@ -39,12 +40,26 @@ where
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
     crate::telemetry::inject_current(request.metadata_mut());
+    // On the caller's behalf: the other service decides with the caller's
+    // own rights.
+    if let Ok(caller) = crate::auth::current()
+        && let Ok(value) = format!("Bearer {}", caller.token()).parse()
+    {
+        request
+            .metadata_mut()
+            .insert(crate::auth::AUTHORIZATION, value);
+    }
     let late = || format!("no answer within {} ms", deadline.as_millis());
     match tokio::time::timeout(deadline, send(request)).await {
         Err(_) => Err(unreachable(service, what, &late())),
         Ok(Ok(response)) => Ok(Some(response.into_inner())),
         Ok(Err(status)) => match status.code() {
             Code::NotFound | Code::InvalidArgument => Ok(None),
+            // The caller may not see it there: say so, as that service said.
+            Code::PermissionDenied => Err(ApiError::Forbidden(Issue::new(
+                "forbidden",
+                format!("the {service} service refused {what}: {}", status.message()),
+            ))),
             Code::DeadlineExceeded => Err(unreachable(service, what, &late())),
             code => {
                 tracing::warn!(service, ?code, message = status.message(), "call failed");

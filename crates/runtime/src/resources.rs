@@ -1,7 +1,8 @@
 //! The FHIR interactions every service offers for the types it owns
 //! (create, read, vread, update, delete, history, search), written once.
 //! Each service maps its own generated request and response messages onto
-//! these calls.
+//! these calls. Every call is refused unless the caller's scopes cover the
+//! interaction on the type (see [`crate::auth`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +15,10 @@ use corridor_store::{
 };
 use serde_json::{Value, json};
 
+use crate::auth;
 use crate::merges::{Following, Merges};
 use crate::{ApiError, IDEMPOTENT_REPLAYED};
+use corridor_auth::Interaction;
 
 /// A future returned by a [`Resolver`].
 pub type Fetch<'a> =
@@ -138,9 +141,28 @@ impl Resources {
         requests: &[TxRequest],
         key: Option<&str>,
     ) -> Result<(TxResult, pb::Bundle), ApiError> {
+        let caller = auth::current()?;
         let mut written = Vec::new();
         let mut positions = Vec::new();
         for (index, request) in requests.iter().enumerate() {
+            let (resource_type, interaction) = match request {
+                TxRequest::Create { resource, .. } => {
+                    (&resource.resource_type, Interaction::Create)
+                }
+                TxRequest::Update { resource, .. } => {
+                    (&resource.resource_type, Interaction::Update)
+                }
+                TxRequest::Delete { resource_type, .. } => (resource_type, Interaction::Delete),
+            };
+            caller
+                .require(resource_type, interaction)
+                .map_err(|e| match e {
+                    ApiError::Forbidden(mut issue) => {
+                        issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
+                        ApiError::Forbidden(issue)
+                    }
+                    other => other,
+                })?;
             match request {
                 TxRequest::Create { resource, .. } | TxRequest::Update { resource, .. } => {
                     written.push(resource);
@@ -171,12 +193,14 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
+        auth::require(&resource.resource_type, Interaction::Create)?;
         self.guard(&[&resource], None).await?;
         let condition = Some(if_none_exist).filter(|c| !c.trim().is_empty());
         Ok(self.store.create(&resource, condition, key).await?)
     }
 
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<pb::Resource, ApiError> {
+        auth::require(resource_type, Interaction::Read)?;
         Ok(to_proto(&self.store.read(resource_type, id).await?))
     }
 
@@ -186,6 +210,7 @@ impl Resources {
         id: &str,
         version: &str,
     ) -> Result<pb::Resource, ApiError> {
+        auth::require(resource_type, Interaction::Read)?;
         Ok(to_proto(
             &self.store.vread(resource_type, id, version).await?,
         ))
@@ -200,6 +225,8 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
         let resource = self.validate(json)?;
+        auth::require(resource_type, Interaction::Update)?;
+        auth::require(&resource.resource_type, Interaction::Update)?;
         self.guard(&[&resource], None).await?;
         Ok(self
             .store
@@ -214,6 +241,7 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
+        auth::require(resource_type, Interaction::Delete)?;
         if let Some(guard) = &self.guard {
             guard.may_delete(resource_type)?;
         }
@@ -230,6 +258,7 @@ impl Resources {
         count: i32,
         page_token: &str,
     ) -> Result<pb::Bundle, ApiError> {
+        auth::require(resource_type, Interaction::Read)?;
         let page = self
             .store
             .history(resource_type, id, i64::from(count), non_empty(page_token))
@@ -243,6 +272,7 @@ impl Resources {
         params: &[pb::SearchParameter],
         page_token: &str,
     ) -> Result<pb::Bundle, ApiError> {
+        let caller = auth::require(resource_type, Interaction::Search)?;
         let mut params: Vec<(String, String)> = params
             .iter()
             .map(|p| (p.name.clone(), p.value.clone()))
@@ -254,20 +284,24 @@ impl Resources {
             .store
             .search(resource_type, &params, non_empty(page_token))
             .await?;
-        self.include(&mut page).await?;
+        self.include(&mut page, &caller).await?;
         Ok(to_bundle(page))
     }
 
     /// Add the resources `_include` asked for to the page, with search mode
     /// `include`: this store's own types from the store, others through the
     /// resolver. A reference to nothing (or to a deleted resource) adds
-    /// nothing, as FHIR allows.
-    async fn include(&self, page: &mut Page) -> Result<(), ApiError> {
+    /// nothing, as FHIR allows, and neither does one the caller may not
+    /// read.
+    async fn include(&self, page: &mut Page, caller: &auth::Caller) -> Result<(), ApiError> {
         let mut included = Vec::new();
         for reference in std::mem::take(&mut page.includes) {
             let Some((resource_type, id)) = reference.split_once('/') else {
                 continue;
             };
+            if caller.require(resource_type, Interaction::Read).is_err() {
+                continue;
+            }
             let found = if self.accepted.contains(&resource_type) {
                 match self.store.read(resource_type, id).await {
                     Ok(stored) => Some(to_proto(&stored)),
@@ -275,7 +309,11 @@ impl Resources {
                     Err(err) => return Err(err.into()),
                 }
             } else if let Some(resolver) = &self.resolver {
-                resolver.fetch(resource_type, id).await?
+                match resolver.fetch(resource_type, id).await {
+                    Ok(found) => found,
+                    Err(ApiError::Forbidden(_)) => None,
+                    Err(err) => return Err(err),
+                }
             } else {
                 None
             };

@@ -3,6 +3,7 @@
 //! shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -13,6 +14,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::auth::{Auth, AuthLayer};
 use crate::telemetry;
 
 /// Tells every service of a process to stop.
@@ -106,6 +108,7 @@ pub async fn serve_with_store(
     routes: Routes,
     health_name: &'static str,
     store: corridor_store::Store,
+    auth: Auth,
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), ServeError> {
@@ -113,7 +116,7 @@ pub async fn serve_with_store(
         let store = store.clone();
         async move { store.ping().await.is_ok() }
     };
-    let result = serve(listener, routes, health_name, ready, shutdown, grace).await;
+    let result = serve(listener, routes, health_name, ready, auth, shutdown, grace).await;
     store.close().await;
     result
 }
@@ -121,18 +124,25 @@ pub async fn serve_with_store(
 /// Serve `routes` (a service's own gRPC services) on `listener`, with gRPC
 /// health and reflection added. `health_name` is the service's full gRPC
 /// name; it reports NOT_SERVING until `ready` succeeds, and again once
-/// shutdown starts. After shutdown, in-flight calls get `grace` to finish.
+/// shutdown starts. Every call except health, reflection and `auth`'s
+/// public methods must carry a valid access token (see [`crate::auth`]).
+/// After shutdown, in-flight calls get `grace` to finish.
 pub async fn serve<R>(
     listener: TcpListener,
     routes: Routes,
     health_name: &'static str,
     ready: R,
+    auth: Auth,
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), ServeError>
 where
     R: Future<Output = bool>,
 {
+    let warming = {
+        let authenticator = Arc::clone(&auth.authenticator);
+        tokio::spawn(async move { authenticator.warm(30).await })
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, health_name, ServingStatus::NotServing).await;
     let reflection_v1 = reflection().build_v1()?;
@@ -153,6 +163,7 @@ where
     };
     let server = tonic::transport::Server::builder()
         .trace_fn(rpc_span)
+        .layer(AuthLayer(auth))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), on_shutdown);
     let mark_ready = async {
@@ -183,6 +194,7 @@ where
         },
         mark_ready,
     );
+    warming.abort();
     result
 }
 
@@ -222,6 +234,7 @@ fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
+        enduser.id = tracing::field::Empty,
     );
     if let Err(err) = span.set_parent(telemetry::extract(request.headers())) {
         tracing::debug!(error = %err, "trace context not attached");

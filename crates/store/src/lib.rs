@@ -53,8 +53,9 @@ pub use transaction::{TxRequest, TxResult};
 
 /// Attempts at a write that lost a race it can safely repeat.
 const WRITE_ATTEMPTS: usize = 5;
-/// Idempotency keys are 1 to this many visible ASCII characters.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Idempotency keys are 1 to this many visible ASCII characters: a
+/// client's key (at most 255) qualified by its client id (at most 64).
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 320;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,91 @@ pub struct Cli {
 pub enum Command {
     /// Run services (all of a node's services unless --service is given).
     Serve(ServeArgs),
+    /// Print an access token signed with this node's key (the operator's
+    /// tool: it reads the signing key, so only who runs the node can use it).
+    /// Partners' systems get theirs from the token endpoint instead.
+    Token(TokenArgs),
+}
+
+/// Whether the node is a developer's or a real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// A development key is generated under the data directory when none
+    /// is configured.
+    Development,
+    /// A configured signing key and a real jurisdiction are required.
+    Production,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The organization the token acts for, as Organization/<id>.
+    #[arg(long, default_value = DEV_ORGANIZATION)]
+    pub organization: String,
+    /// SMART scopes granted, space-separated.
+    #[arg(long, default_value = "system/*.cruds")]
+    pub scope: String,
+    /// A node operator's token, which may also register clients.
+    #[arg(long)]
+    pub admin: bool,
+    /// The client id the token names (its `sub`).
+    #[arg(long, default_value = "corridor-cli")]
+    pub client_id: String,
+    /// Seconds the token is valid (at most 12 hours).
+    #[arg(long, default_value_t = 3600)]
+    pub lifetime_secs: u64,
+    /// The node's settings, read as `corridor serve` reads them.
+    #[command(flatten)]
+    pub node: ServeArgs,
+}
+
+/// The organization a development token acts for unless told otherwise.
+pub const DEV_ORGANIZATION: &str = "Organization/corridor-dev";
+/// The longest token `corridor token` signs.
+pub const MAX_CLI_TOKEN_SECS: u64 = 12 * 3600;
+
+impl TokenArgs {
+    /// The signed token, or why none can be made.
+    pub fn mint(self) -> Result<String, String> {
+        let organization = self.organization.trim();
+        if organization
+            .strip_prefix("Organization/")
+            .is_none_or(|id| id.is_empty() || id.contains('/'))
+        {
+            return Err(format!(
+                "--organization must be Organization/<id>, not '{organization}'"
+            ));
+        }
+        let scopes =
+            corridor_auth::Scopes::parse(&self.scope).map_err(|e| format!("--scope: {e}"))?;
+        if scopes.is_empty() {
+            return Err("--scope: give at least one scope, e.g. system/Patient.rs".to_owned());
+        }
+        if self.lifetime_secs == 0 || self.lifetime_secs > MAX_CLI_TOKEN_SECS {
+            return Err(format!(
+                "--lifetime-secs must be from 1 to {MAX_CLI_TOKEN_SECS}, not {}",
+                self.lifetime_secs
+            ));
+        }
+        let tokens = self.node.token_settings()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let claims = corridor_auth::AccessClaims {
+            iss: tokens.settings.issuer.clone(),
+            sub: self.client_id.trim().to_owned(),
+            aud: tokens.settings.issuer.clone(),
+            exp: now + self.lifetime_secs,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            organization: organization.to_owned(),
+            jurisdiction: tokens.settings.jurisdiction.clone(),
+            scope: scopes.to_string(),
+            admin: self.admin,
+        };
+        corridor_auth::tokens::issue(&tokens.settings.keys, &claims).map_err(|e| e.to_string())
+    }
 }
 
 impl Cli {
@@ -169,6 +254,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_MATCH_RULES")]
     pub match_rules: Option<PathBuf>,
 
+    /// development or production. Production refuses to start without
+    /// CORRIDOR_SIGNING_KEY_FILE and a real CORRIDOR_JURISDICTION.
+    #[arg(
+        long,
+        env = "CORRIDOR_ENVIRONMENT",
+        value_enum,
+        default_value = "development"
+    )]
+    pub environment: Environment,
+
     /// PKCS#8 PEM file of the node's ES384 (P-384) signing key for access
     /// tokens. Unset: <data-dir>/signing-key.pem, generated on first start
     /// (development only).
@@ -225,6 +320,8 @@ pub struct Tokens {
     pub settings: corridor_identity::tokens::TokenSettings,
     /// Where the signing key came from, for printing.
     pub key_label: String,
+    /// Whether it is the development key generated under the data directory.
+    pub development: bool,
 }
 
 impl ServeArgs {
@@ -340,52 +437,12 @@ impl ServeArgs {
         } else {
             None
         };
-        let jurisdiction = self.jurisdiction.trim().to_owned();
-        let valid_jurisdiction = {
-            let (country, subdivision) =
-                jurisdiction.split_once('-').unwrap_or((&jurisdiction, ""));
-            country.len() == 2
-                && country.chars().all(|c| c.is_ascii_uppercase())
-                && subdivision.len() <= 3
-                && subdivision.chars().all(|c| c.is_ascii_alphanumeric())
-                && !(jurisdiction.contains('-') && subdivision.is_empty())
-        };
-        if !valid_jurisdiction {
-            return Err(format!(
-                "CORRIDOR_JURISDICTION (--jurisdiction) must be an ISO 3166 code such as IT or DE-BY, not '{jurisdiction}'"
-            ));
-        }
-        if self.token_lifetime_secs == 0 || self.token_lifetime_secs > 3600 {
-            return Err(format!(
-                "CORRIDOR_TOKEN_LIFETIME_SECS (--token-lifetime-secs) must be from 1 to 3600, not {}",
-                self.token_lifetime_secs
-            ));
-        }
-        let issuer = match &self.gateway_base_url {
-            Some(base) => base.trim_end_matches('/').to_owned(),
-            None => {
-                let mut addr = self.gateway_addr;
-                if addr.ip().is_unspecified() {
-                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                format!("http://{addr}{}", corridor_gateway::BASE_PATH)
-            }
-        };
         // Only the identity service signs tokens: a node without it reads
         // no key and writes none (its root filesystem may be read-only).
         let tokens = if names.contains(&ServiceName::Identity) {
-            let (key, label) = signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
-            Some(Tokens {
-                settings: corridor_identity::tokens::TokenSettings {
-                    keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
-                    token_url: format!("{issuer}/token"),
-                    issuer,
-                    jurisdiction,
-                    lifetime: Duration::from_secs(self.token_lifetime_secs),
-                },
-                key_label: label,
-            })
+            Some(self.token_settings()?)
         } else {
+            self.check_token_rules()?;
             None
         };
         let mut services = Vec::new();
@@ -458,6 +515,71 @@ impl ServeArgs {
             match_rules,
             gateway,
             tokens,
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The jurisdiction, token lifetime and environment rules, checked.
+    fn check_token_rules(&self) -> Result<String, String> {
+        let jurisdiction = self.jurisdiction.trim().to_owned();
+        let valid_jurisdiction = {
+            let (country, subdivision) =
+                jurisdiction.split_once('-').unwrap_or((&jurisdiction, ""));
+            country.len() == 2
+                && country.chars().all(|c| c.is_ascii_uppercase())
+                && subdivision.len() <= 3
+                && subdivision.chars().all(|c| c.is_ascii_alphanumeric())
+                && !(jurisdiction.contains('-') && subdivision.is_empty())
+        };
+        if !valid_jurisdiction {
+            return Err(format!(
+                "CORRIDOR_JURISDICTION (--jurisdiction) must be an ISO 3166 code such as IT or DE-BY, not '{jurisdiction}'"
+            ));
+        }
+        if self.token_lifetime_secs == 0 || self.token_lifetime_secs > 3600 {
+            return Err(format!(
+                "CORRIDOR_TOKEN_LIFETIME_SECS (--token-lifetime-secs) must be from 1 to 3600, not {}",
+                self.token_lifetime_secs
+            ));
+        }
+        if self.environment == Environment::Production {
+            if self.signing_key_file.is_none() {
+                return Err("CORRIDOR_ENVIRONMENT=production needs the node's signing key: set CORRIDOR_SIGNING_KEY_FILE (--signing-key-file) to a PKCS#8 PEM P-384 key; a development key is never generated in production".to_owned());
+            }
+            if jurisdiction == "XX" {
+                return Err("CORRIDOR_ENVIRONMENT=production needs the node's real jurisdiction: set CORRIDOR_JURISDICTION (--jurisdiction), e.g. IT or DE-BY".to_owned());
+            }
+        }
+        Ok(jurisdiction)
+    }
+
+    /// What the node signs access tokens with and says in them: the key
+    /// (read, or in development generated once under the data directory),
+    /// the issuer (the gateway's public URL) and the jurisdiction.
+    pub fn token_settings(&self) -> Result<Tokens, String> {
+        let jurisdiction = self.check_token_rules()?;
+        let issuer = match &self.gateway_base_url {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = self.gateway_addr;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}{}", corridor_gateway::BASE_PATH)
+            }
+        };
+        let (key, label) = signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
+        Ok(Tokens {
+            settings: corridor_identity::tokens::TokenSettings {
+                keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
+                token_url: format!("{issuer}/token"),
+                issuer,
+                jurisdiction,
+                lifetime: Duration::from_secs(self.token_lifetime_secs),
+            },
+            key_label: label,
+            development: self.signing_key_file.is_none(),
         })
     }
 }

@@ -31,6 +31,18 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Token(args) => {
+            return match args.mint() {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,6 +154,15 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
             node.referrals_url
         );
         running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+    }
+    if let Some(tokens) = node.tokens.as_ref().filter(|t| t.development) {
+        println!(
+            "development access: every call needs a token. As the node's operator:\n  \
+             export TOKEN=$(cargo run --release -q -- token --admin)\n  \
+             grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" ...   (corridor token --help says more)\n\
+             tokens are signed with the development key {}; partners get theirs at {}",
+            tokens.key_label, tokens.settings.token_url
+        );
     }
     println!("corridor node ready; Ctrl-C or SIGTERM stops it");
 

@@ -19,10 +19,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use corridor_auth::Interaction;
 use corridor_proto::encounters::v1 as pb;
 use corridor_proto::encounters::v1::encounters_service_server::{
     EncountersService, EncountersServiceServer,
 };
+use corridor_runtime::auth::require;
 use corridor_runtime::resources::{Resources, respond, respond_replayed};
 use corridor_runtime::server::{self, ServeError};
 use corridor_runtime::{ApiError, ServiceConfig, Shutdown, idempotency_key};
@@ -86,6 +88,7 @@ pub struct Application {
     resources: Resources,
     identity: IdentityLink,
     referrals: Option<referrals::ReferralsLink>,
+    auth: corridor_runtime::auth::Auth,
     config: EncountersConfig,
 }
 
@@ -108,6 +111,10 @@ impl Application {
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
+        let auth = corridor_runtime::auth::Auth::from_identity(
+            &config.identity_url,
+            config.identity_deadline,
+        )?;
         let link = Arc::new(identity.clone());
         let resources = Resources::new(store, config.service.limits)
             .with_guard(link.clone())
@@ -119,6 +126,7 @@ impl Application {
             resources,
             identity,
             referrals,
+            auth,
             config,
         })
     }
@@ -159,6 +167,7 @@ impl Application {
             tonic::service::Routes::new(service),
             SERVICE_NAME,
             store,
+            self.auth,
             shutdown,
             self.config.service.shutdown_grace,
         )
@@ -252,6 +261,8 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::EverythingRequest>,
         ) -> Result<Response<pb::EverythingResponse>, Status> {
+            require("Patient", Interaction::Read)?;
+            require("Encounter", Interaction::Read)?;
             let bundle = everything::everything(
                 self.resources.store(),
                 &self.identity,
@@ -268,6 +279,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::SendMessageRequest>,
         ) -> Result<Response<pb::SendMessageResponse>, Status> {
+            require("Communication", Interaction::Create)?;
             let key = idempotency_key(&request)?;
             let (result, message) =
                 channel::send(&self.resources, request.get_ref(), key.as_deref()).await?;
@@ -286,6 +298,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::OpenChannelRequest>,
         ) -> Result<Response<Self::OpenChannelStream>, Status> {
+            require("Communication", Interaction::Read)?;
             let stream = channel::open(
                 self.resources.store(),
                 request.get_ref(),

@@ -56,12 +56,14 @@ impl Owner {
     }
 }
 
-/// What travels with every call: the idempotency key, the caller's
-/// organization and the trace context.
+/// What travels with every call: the idempotency key, the caller's access
+/// token (the services verify it; the gateway holds no keys) and the trace
+/// context.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     pub idempotency_key: Option<String>,
-    pub organization: Option<String>,
+    /// The `Authorization` header as sent: `Bearer <token>`.
+    pub authorization: Option<String>,
 }
 
 /// A resource as a service answered it, and whether the write created it
@@ -158,12 +160,12 @@ impl Backends {
         {
             metadata.insert(corridor_runtime::IDEMPOTENCY_KEY, key);
         }
-        if let Some(org) = cx
-            .organization
+        if let Some(token) = cx
+            .authorization
             .as_deref()
             .and_then(|o| MetadataValue::try_from(o).ok())
         {
-            metadata.insert(corridor_runtime::CALLER_ORGANIZATION, org);
+            metadata.insert(corridor_runtime::auth::AUTHORIZATION, token);
         }
         corridor_runtime::telemetry::inject_current(metadata);
         request

@@ -38,7 +38,7 @@ use corridor_runtime::Shutdown;
 use corridor_runtime::server::{self, ServeError};
 use tokio::net::TcpListener;
 
-pub use rest::{BASE_PATH, IDEMPOTENCY_HEADER, Limits, ORGANIZATION_HEADER};
+pub use rest::{BASE_PATH, IDEMPOTENCY_HEADER, Limits};
 
 /// Largest request body by default: a Bundle of a few thousand resources.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;

@@ -61,7 +61,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "transition",
         instance: true,
         definition: "https://corridor.health/fhir/OperationDefinition/Task-transition",
-        documentation: "POST a Parameters with `status` (the referral Task's next status), optional `reason` and `output` references; If-Match (required) with the Task version last seen; X-Corridor-Organization names the organization acting. Answers the Task.",
+        documentation: "POST a Parameters with `status` (the referral Task's next status), optional `reason` and `output` references; If-Match (required) with the Task version last seen; the access token names the organization acting. Answers the Task.",
     },
 ];
 

@@ -332,7 +332,17 @@ pub fn render(reply: Reply, presentation: &Presentation) -> Response {
 
 /// An error as an answer.
 pub fn error(err: HttpError) -> Reply {
-    Reply::json(err.status, err.outcome)
+    let status = err.status;
+    let reply = Reply::json(status, err.outcome);
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: say which scheme the resource server takes.
+        reply.header(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"corridor\"".to_owned(),
+        )
+    } else {
+        reply
+    }
 }
 
 /// A FHIR instant as an HTTP date (`Tue, 15 Nov 1994 08:12:31 GMT`).

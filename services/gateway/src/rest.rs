@@ -20,9 +20,6 @@ use crate::{bundles, capability, oauth, operations};
 
 /// Request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "x-idempotency-key";
-/// Request header naming the organization the caller acts for (until
-/// authentication, issue 7, takes it from the access token).
-pub const ORGANIZATION_HEADER: &str = "x-corridor-organization";
 
 /// The path under which the FHIR API is served.
 pub const BASE_PATH: &str = "/fhir";
@@ -130,7 +127,7 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
             base: base_url(&gateway, &parts.headers),
             context: CallContext {
                 idempotency_key: header_value(&parts.headers, IDEMPOTENCY_HEADER),
-                organization: header_value(&parts.headers, ORGANIZATION_HEADER),
+                authorization: header_value(&parts.headers, "authorization"),
             },
             method: parts.method.clone(),
             params: params.clone(),

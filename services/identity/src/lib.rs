@@ -18,6 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use corridor_auth::Interaction;
 use corridor_matching::Rules;
 use corridor_proto::identity::v1 as pb;
 use corridor_proto::identity::v1::identity_service_server::{
@@ -39,6 +40,12 @@ pub use params::{PATIENT_CHANGES, RESOURCES};
 
 /// Full gRPC name of the service, as health checks and reflection know it.
 pub const SERVICE_NAME: &str = "corridor.identity.v1.IdentityService";
+/// The methods anyone may call: the token endpoint, and the keys its
+/// tokens are verified against.
+pub const PUBLIC_METHODS: &[&str] = &[
+    "/corridor.identity.v1.IdentityService/Token",
+    "/corridor.identity.v1.IdentityService/Jwks",
+];
 /// PostgreSQL schema of the service's tables.
 pub const SCHEMA: &str = "identity";
 
@@ -111,6 +118,15 @@ impl Application {
             store.clone(),
             shutdown.clone(),
         ));
+        let auth = corridor_runtime::auth::Auth {
+            authenticator: Arc::new(corridor_runtime::auth::Authenticator::new(Arc::new(
+                corridor_runtime::auth::OwnKeys(corridor_runtime::auth::Published {
+                    jwks: self.tokens.jwks(),
+                    issuer: self.tokens.issuer.clone(),
+                }),
+            ))),
+            public: PUBLIC_METHODS,
+        };
         let service = IdentityServiceServer::new(Identity {
             resources: self.resources,
             mpi: mpi::Mpi::new(store.clone()),
@@ -123,6 +139,7 @@ impl Application {
             tonic::service::Routes::new(service),
             SERVICE_NAME,
             store,
+            auth,
             shutdown,
             self.config.shutdown_grace,
         )
@@ -151,7 +168,8 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::RegisterClientRequest>,
         ) -> Result<tonic::Response<pb::RegisterClientResponse>, tonic::Status> {
-            Ok(tonic::Response::new(self.tokens.register(request.into_inner()).await?))
+            let caller = corridor_runtime::auth::require_admin("register clients")?;
+            Ok(tonic::Response::new(self.tokens.register(request.into_inner(), &caller.client_id).await?))
         }
 
         async fn token(
@@ -167,6 +185,7 @@ corridor_runtime::fhir_service! {
         ) -> Result<tonic::Response<pb::JwksResponse>, tonic::Status> {
             Ok(tonic::Response::new(pb::JwksResponse {
                 jwks: self.tokens.jwks(),
+                issuer: self.tokens.settings().issuer.clone(),
             }))
         }
 
@@ -174,6 +193,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::MatchRequest>,
         ) -> Result<tonic::Response<pb::MatchResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Search)?;
             let req = request.into_inner();
             let validated = self.resources.validate(&req.resource)?;
             let (bundle, total) = self
@@ -194,6 +214,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::LinkRequest>,
         ) -> Result<tonic::Response<pb::LinkResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let (a, b) = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by).await?;
@@ -208,6 +229,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::UnlinkRequest>,
         ) -> Result<tonic::Response<pb::UnlinkResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let (a, b) = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by).await?;
@@ -222,6 +244,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::MergeRequest>,
         ) -> Result<tonic::Response<pb::MergeResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let (source, target) = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by).await?;
@@ -236,6 +259,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::UnmergeRequest>,
         ) -> Result<tonic::Response<pb::UnmergeResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let (source, target) = self.mpi.unmerge(req.source_id.trim(), &by).await?;
@@ -250,6 +274,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::ListReviewsRequest>,
         ) -> Result<tonic::Response<pb::ListReviewsResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Search)?;
             let answer = review::list(self.resources.store(), request.into_inner()).await?;
             Ok(tonic::Response::new(answer))
         }
@@ -258,6 +283,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::DecideReviewRequest>,
         ) -> Result<tonic::Response<pb::DecideReviewResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let answer = review::decide(self.resources.store(), &self.mpi, request.into_inner()).await?;
             Ok(tonic::Response::new(answer))
         }
@@ -266,6 +292,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::ResolvePatientRequest>,
         ) -> Result<tonic::Response<pb::ResolvePatientResponse>, tonic::Status> {
+            corridor_runtime::auth::require("Patient", Interaction::Read)?;
             let id = request.into_inner().patient_id;
             if id.trim().is_empty() {
                 return Err(corridor_runtime::ApiError::Invalid(

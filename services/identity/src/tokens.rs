@@ -1,7 +1,7 @@
 //! The token endpoint (SMART Backend Services): partner systems are
 //! registered with their public keys and allowed scopes, and exchange a
 //! signed client assertion for a short-lived access token signed by the
-//! node. The services do not require these tokens yet (issue 7).
+//! node. Every service requires these tokens (see `corridor_runtime::auth`).
 
 use std::time::Duration;
 
@@ -33,6 +33,11 @@ pub struct TokenSettings {
 }
 
 impl TokenSettings {
+    /// The node's public keys, as JSON.
+    pub fn jwks(&self) -> String {
+        serde_json::to_string(&self.keys.jwks()).unwrap_or_default()
+    }
+
     /// A node on this machine with a key of its own that lives as long as
     /// the process (tests, and a first run).
     pub fn ephemeral() -> Result<Self, corridor_auth::KeyError> {
@@ -68,12 +73,19 @@ impl Tokens {
 
     /// The node's public keys, as JSON.
     pub fn jwks(&self) -> String {
-        serde_json::to_string(&self.settings.keys.jwks()).unwrap_or_default()
+        self.settings.jwks()
     }
 
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// Register a client; `operator` is the node operator's client id, which
+    /// is recorded with what the request says of who registers it.
     pub async fn register(
         &self,
         req: pb::RegisterClientRequest,
+        operator: &str,
     ) -> Result<pb::RegisterClientResponse, ApiError> {
         let client_id = req.client_id.trim();
         if client_id.is_empty()
@@ -129,7 +141,7 @@ impl Tokens {
             jwks: serde_json::to_string(&jwks).unwrap_or_default(),
             scopes: scopes.to_string(),
             registered_at: String::new(),
-            registered_by: req.registered_by.trim().to_owned(),
+            registered_by: format!("{} (operator client {operator})", req.registered_by.trim()),
         };
         self.store.register_client(&client).await?;
         tracing::info!(client = %client.client_id, organization = %client.organization, scopes = %client.scopes, "client registered");
@@ -217,6 +229,7 @@ impl Tokens {
             organization: client.organization.clone(),
             jurisdiction: self.settings.jurisdiction.clone(),
             scope: scopes.to_string(),
+            admin: false,
         };
         let access_token = tokens::issue(&self.settings.keys, &claims).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");

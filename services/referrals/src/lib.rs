@@ -20,11 +20,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use corridor_auth::Interaction;
 use corridor_fhir::Issue;
 use corridor_proto::referrals::v1 as pb;
 use corridor_proto::referrals::v1::referrals_service_server::{
     ReferralsService, ReferralsServiceServer,
 };
+use corridor_runtime::auth::require;
 use corridor_runtime::follow;
 use corridor_runtime::identity::IdentityLink;
 use corridor_runtime::resources::{Resources, respond, respond_replayed, to_proto};
@@ -81,6 +83,7 @@ pub struct Application {
     resources: Resources,
     identity: IdentityLink,
     encounters: EncountersLink,
+    auth: corridor_runtime::auth::Auth,
     config: ReferralsConfig,
 }
 
@@ -97,6 +100,8 @@ impl Application {
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
+        let auth =
+            corridor_runtime::auth::Auth::from_identity(&config.identity_url, config.deadline)?;
         let resources = Resources::new(store, config.service.limits)
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
@@ -109,6 +114,7 @@ impl Application {
             resources,
             identity,
             encounters,
+            auth,
             config,
         })
     }
@@ -135,6 +141,7 @@ impl Application {
             tonic::service::Routes::new(service),
             SERVICE_NAME,
             store,
+            self.auth,
             shutdown,
             self.config.service.shutdown_grace,
         )
@@ -159,6 +166,8 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::CreateReferralRequest>,
         ) -> Result<Response<pb::CreateReferralResponse>, Status> {
+            require("ServiceRequest", Interaction::Create)?;
+            require("Task", Interaction::Create)?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let req = request.get_ref();
@@ -189,6 +198,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::TransitionRequest>,
         ) -> Result<Response<pb::TransitionResponse>, Status> {
+            require("Task", Interaction::Update)?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let result = referral::transition(
@@ -214,6 +224,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::WatchRequest>,
         ) -> Result<Response<Self::WatchStream>, Status> {
+            require("Task", Interaction::Read)?;
             let caller = caller_organization(&request)?;
             let after = request.get_ref().after_sequence;
             if after < 0 {
@@ -236,6 +247,8 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::PatientReferralsRequest>,
         ) -> Result<Response<pb::PatientReferralsResponse>, Status> {
+            require("ServiceRequest", Interaction::Search)?;
+            require("Task", Interaction::Search)?;
             let bundle =
                 referral::of_patient(self.resources.store(), &self.identity, request.get_ref()).await?;
             Ok(Response::new(pb::PatientReferralsResponse {

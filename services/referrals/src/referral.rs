@@ -228,7 +228,7 @@ pub async fn transition(
                     current.id
                 ),
             )
-            .at(corridor_runtime::CALLER_ORGANIZATION),
+            .at(corridor_runtime::auth::AUTHORIZATION),
         ));
     };
     let before_hold = if from == "on-hold" && current.version > 1 {

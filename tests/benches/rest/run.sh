@@ -47,14 +47,17 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 curl -sf -o /dev/null "$base/metadata" || { echo "the node did not start"; cat "$work/node.log"; exit 1; }
+# Every request carries an access token, as a partner's would.
+export CORRIDOR_TOKEN="$(env "${env[@]}" "$root/target/release/corridor" token)"
+auth=(-H "Authorization: Bearer $CORRIDOR_TOKEN")
 
 echo "== $(nproc) cores; backend $backend; $connections connections, 2 wrk threads, $seconds s per run"
 echo "== creates: POST /fhir/Patient"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -s tests/benches/rest/create.lua "http://127.0.0.1:$p4" \
+wrk -t2 -c"$connections" -d"${seconds}s" --latency "${auth[@]}" -s tests/benches/rest/create.lua "http://127.0.0.1:$p4" \
     | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%|Latency "
-curl -sf "$base/Patient?_count=1000&_elements=id" | python3 -c '
+curl -sf "${auth[@]}" "$base/Patient?_count=1000&_elements=id" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin).get("entry", []): print(e["resource"]["id"])' > "$work/ids"
 echo "== reads: GET /fhir/Patient/[id] over $(wc -l < "$work/ids") Patients"
-IDS_FILE="$work/ids" wrk -t2 -c"$connections" -d"${seconds}s" --latency -s tests/benches/rest/read.lua "http://127.0.0.1:$p4" \
+IDS_FILE="$work/ids" wrk -t2 -c"$connections" -d"${seconds}s" --latency "${auth[@]}" -s tests/benches/rest/read.lua "http://127.0.0.1:$p4" \
     | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%|Latency "

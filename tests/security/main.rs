@@ -1,0 +1,7 @@
+//! Authentication and scopes on a whole node (identity, encounters and
+//! referrals, each its own service), on SQLite and on PostgreSQL: every
+//! call is refused without a valid access token, a scope that does not
+//! cover the interaction is PERMISSION_DENIED, and a refused call leaves
+//! nothing behind.
+
+mod tokens;
