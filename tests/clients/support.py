@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 import requests
 
 FHIR_JSON = "application/fhir+json"
+# The organization the suite's token acts for: `corridor token`'s default.
+CALLER_ORGANIZATION = "Organization/corridor-dev"
 TEST_SYSTEM = "urn:corridor:clients-test"
 
-IDENTITY_TYPES = ("Patient", "Organization", "Practitioner")
+IDENTITY_TYPES = ("Patient", "Organization", "Practitioner", "Consent")
 ENCOUNTERS_TYPES = (
     "Encounter", "Observation", "Condition", "Communication", "Immunization",
     "AllergyIntolerance", "MedicationStatement", "DocumentReference",
@@ -215,6 +217,19 @@ def minimal(resource_type: str, patient_id: str) -> dict:
                            "code": {"text": "physiotherapy"}, "authoredOn": "2024-03-01"},
         "Task": {"status": "requested", "intent": "order", "for": subject,
                  "authoredOn": "2024-03-01"},
+        # Recorded by the caller's own organization, as the node requires.
+        "Consent": {
+            "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                  "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": subject,
+            "dateTime": "2024-03-01",
+            "organization": [{"reference": CALLER_ORGANIZATION}],
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                       "code": "OPTIN"}]},
+            "provision": {"type": "deny"},
+        },
     }
     body = dict(bodies[resource_type])
     body["resourceType"] = resource_type

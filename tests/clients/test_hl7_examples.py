@@ -26,7 +26,7 @@ import pathlib
 
 import pytest
 
-from support import GATEWAY_TYPES, patient_body, point_patients_at, short
+from support import CALLER_ORGANIZATION, GATEWAY_TYPES, patient_body, point_patients_at, short
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "hl7-r4"
 
@@ -68,6 +68,11 @@ def test_an_hl7_example_round_trips_through_rest(rest, capability, name, example
     if point_patients_at(sent, "placeholder"):
         patient = rest.create(patient_body())
         point_patients_at(sent, patient["id"])
+    if resource_type == "Consent":
+        # The node takes a Consent only from the organization that records it,
+        # and only one that says permit or deny (the example says neither).
+        sent["organization"] = [{"reference": CALLER_ORGANIZATION}]
+        sent.setdefault("provision", {}).setdefault("type", "deny")
 
     response = rest.post(resource_type, sent)
     assert response.status_code == 201, f"{name} refused: {short(response, 2000)}"

@@ -124,11 +124,28 @@ pub async fn transaction(node: &Node, bundle: &Value) -> Result<Value, tonic::St
     Ok(serde_json::from_str(&response.bundle.expect("bundle").json).expect("bundle JSON"))
 }
 
-/// How many resources of `resource_type` the encounters service holds.
+/// How many resources of `resource_type` the encounters service holds, as
+/// the node's operator counts them (all of them, and without asking
+/// identity whose records a partner may see).
 pub async fn count(node: &Node, resource_type: &str) -> i64 {
-    search(node, resource_type, &[("_count", "0")]).await["total"]
-        .as_i64()
-        .expect("total")
+    let request = pb::SearchRequest {
+        resource_type: resource_type.to_owned(),
+        parameters: vec![SearchParameter {
+            name: "_count".to_owned(),
+            value: "0".to_owned(),
+        }],
+        page_token: String::new(),
+    };
+    node.encounters
+        .client
+        .clone()
+        .search(corridor_tests::as_admin(request))
+        .await
+        .expect("the operator counts")
+        .into_inner()
+        .bundle
+        .expect("bundle")
+        .total
 }
 
 /// The total number of resources of every type the service owns.

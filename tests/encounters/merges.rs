@@ -18,7 +18,7 @@ for_each_backend!(
     search_by_the_target_finds_the_source_records_after_a_merge_and_not_before,
     search_pages_through_merged_records_and_refuses_a_token_from_before_an_unmerge,
     unmerge_separates_everything_and_search_again,
-    with_identity_stopped_a_search_by_patient_fails_unavailable,
+    with_identity_stopped_every_search_of_a_partner_fails_unavailable,
 );
 
 /// Two registrations of one person, each with a recorded consultation:
@@ -367,7 +367,7 @@ async fn unmerge_separates_everything_and_search_again(backend: Backend) {
     );
 }
 
-async fn with_identity_stopped_a_search_by_patient_fails_unavailable(backend: Backend) {
+async fn with_identity_stopped_every_search_of_a_partner_fails_unavailable(backend: Backend) {
     let Some(mut node) = Node::spawn(backend).await else {
         return;
     };
@@ -379,9 +379,34 @@ async fn with_identity_stopped_a_search_by_patient_fails_unavailable(backend: Ba
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("identity"), "{}", err.message());
     corridor_tests::outcome(&err);
-    // A search that names no Patient needs no identity.
+    // Nor can a partner's search that names no Patient: whose records it
+    // may read is identity's to say, and nothing is shown undecided.
+    let partner = corridor_tests::token(
+        corridor_tests::TEST_ORGANIZATION,
+        corridor_tests::ALL_SCOPES,
+    );
+    let err = node
+        .encounters
+        .client
+        .clone()
+        .search(corridor_tests::with_token(
+            &partner,
+            pb::SearchRequest {
+                resource_type: "Encounter".to_owned(),
+                parameters: vec![SearchParameter {
+                    name: "status".to_owned(),
+                    value: "finished".to_owned(),
+                }],
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .expect_err("who may read what cannot be decided without identity");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("identity"), "{}", err.message());
+    // The node's operator still can: it reads everything.
     let response = search(&node, "Encounter", &[("status", "finished")], "")
         .await
-        .expect("search without a Patient");
+        .expect("the operator's search needs no identity");
     assert_eq!(found(&response).len(), 2);
 }

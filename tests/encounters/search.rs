@@ -38,6 +38,7 @@ for_each_backend!(
     sort_orders_every_type_by_its_date_both_ways_across_pages,
     search_follows_updates_and_deletes,
     unknown_parameters_and_bad_values_are_refused_by_name,
+    tag_finds_on_every_type_what_an_organization_wrote_and_cannot_be_forged,
 );
 
 const SNOMED: &str = "http://snomed.info/sct";
@@ -66,6 +67,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "Encounter",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -82,6 +84,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "Observation",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -95,6 +98,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "Condition",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -110,6 +114,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "Communication",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -125,6 +130,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "Immunization",
         &[
+            "_tag",
             "identifier",
             "patient",
             "encounter",
@@ -137,6 +143,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "AllergyIntolerance",
         &[
+            "_tag",
             "identifier",
             "patient",
             "encounter",
@@ -152,6 +159,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "MedicationStatement",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -167,6 +175,7 @@ const TESTED: &[(&str, &[&str])] = &[
     (
         "DocumentReference",
         &[
+            "_tag",
             "identifier",
             "patient",
             "subject",
@@ -2097,5 +2106,37 @@ async fn unknown_parameters_and_bad_values_are_refused_by_name(backend: Backend)
         Code::InvalidArgument,
         "Patient is identity's type, not searched here"
     );
+    node.stop().await;
+}
+
+/// `_tag` with the author system finds what an organization wrote, on every
+/// type; a client that sends another organization's author tag is
+/// overruled, since the service stamps the writer itself.
+async fn tag_finds_on_every_type_what_an_organization_wrote_and_cannot_be_forged(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let patient = clinic::register_patient(&node, "Tesfay").await;
+    let author = corridor_encounters::access::AUTHOR_SYSTEM;
+    let ours = format!("{author}|{}", corridor_tests::TEST_ORGANIZATION);
+    let theirs = format!("{author}|Organization/someone-else");
+    for &(resource_type, _) in DATED {
+        let mut resource = dated(resource_type, &patient, 1);
+        resource["meta"] =
+            json!({"tag": [{"system": author, "code": "Organization/someone-else"}]});
+        let created = api::create(&node, &resource).await;
+        let id = format!("{resource_type}/{}", created.id);
+        assert_eq!(
+            found(&node, resource_type, &[("_tag", &ours)]).await,
+            set(&[&id]),
+            "{resource_type}?_tag={ours}"
+        );
+        assert!(
+            found(&node, resource_type, &[("_tag", &theirs)])
+                .await
+                .is_empty(),
+            "{resource_type}: the forged author tag was replaced"
+        );
+    }
     node.stop().await;
 }

@@ -44,6 +44,18 @@ fn sample(resource_type: &str, patient: &str, organization: &str) -> Option<Valu
             "subject": subject, "requester": {"reference": organization},
             "performer": [{"reference": organization}]})
         }
+        // Recorded by the caller's own organization (the test's token's),
+        // permitting another.
+        "Consent" => json!({"resourceType": "Consent", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": subject, "dateTime": "2026-11-29T10:00:00Z",
+            "organization": [{"reference": corridor_tests::TEST_ORGANIZATION}],
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+            "provision": {"type": "permit", "actor": [{
+                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                "reference": {"reference": organization}}],
+                "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}}),
         _ => return None,
     })
 }

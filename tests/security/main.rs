@@ -4,4 +4,5 @@
 //! cover the interaction is PERMISSION_DENIED, and a refused call leaves
 //! nothing behind.
 
+mod matrix;
 mod tokens;

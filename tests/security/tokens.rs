@@ -345,7 +345,10 @@ async fn registering_a_client_takes_a_node_operators_token(backend: Backend) {
         .identity
         .client
         .clone()
-        .register_client(request.clone())
+        .register_client(with_token(
+            &token(TEST_ORGANIZATION, ALL_SCOPES),
+            request.clone(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
@@ -537,7 +540,102 @@ async fn the_rest_gateway_answers_401_with_an_operation_outcome_without_a_token(
     denied.assert_outcome(reqwest::StatusCode::FORBIDDEN);
 }
 
+/// Over REST too: a partner's read of a record it has no relationship with
+/// is 404, as for a missing one; a provider's `X-Break-Glass` read
+/// succeeds; anyone else's is 403.
+async fn over_rest_an_unrelated_record_is_not_found_unless_a_provider_breaks_the_glass(
+    backend: Backend,
+) {
+    let Some(rest) = RestNode::spawn(backend).await else {
+        return;
+    };
+    let org_type = "http://terminology.hl7.org/CodeSystem/organization-type";
+    let clinic = rest
+        .create(
+            &json!({"resourceType": "Organization", "name": "Field clinic",
+            "type": [{"coding": [{"system": org_type, "code": "cg"}]}]}),
+        )
+        .await;
+    let hospital = rest
+        .create(
+            &json!({"resourceType": "Organization", "name": "Border hospital",
+            "type": [{"coding": [{"system": org_type, "code": "prov"}]}]}),
+        )
+        .await;
+    let as_clinic = RestNode::acting_for(&format!("Organization/{clinic}"));
+    let as_hospital = RestNode::acting_for(&format!("Organization/{hospital}"));
+    let patient = rest
+        .create(&serde_json::from_str(&patient("Haddad")).unwrap())
+        .await;
+    let written = rest
+        .send(
+            reqwest::Method::POST,
+            "Encounter",
+            Some(&serde_json::from_str(&encounter(&patient)).unwrap()),
+            &[("authorization", &as_clinic)],
+        )
+        .await;
+    assert_eq!(
+        written.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        written.body
+    );
+    let path = format!("Encounter/{}", written.body["id"].as_str().unwrap());
+    assert_eq!(
+        written.body["meta"]["tag"][0]["code"],
+        format!("Organization/{clinic}"),
+        "the record says who wrote it"
+    );
+    rest.send(
+        reqwest::Method::GET,
+        &path,
+        None,
+        &[("authorization", &as_hospital)],
+    )
+    .await
+    .assert_outcome(reqwest::StatusCode::NOT_FOUND);
+    let emergency = rest
+        .send(
+            reqwest::Method::GET,
+            &path,
+            None,
+            &[
+                ("authorization", &as_hospital),
+                ("x-break-glass", "unconscious on arrival"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        emergency.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        emergency.body
+    );
+    let other_clinic = rest
+        .create(
+            &json!({"resourceType": "Organization", "name": "Another NGO",
+            "type": [{"coding": [{"system": org_type, "code": "cg"}]}]}),
+        )
+        .await;
+    rest.send(
+        reqwest::Method::GET,
+        &path,
+        None,
+        &[
+            (
+                "authorization",
+                &RestNode::acting_for(&format!("Organization/{other_clinic}")),
+            ),
+            ("x-break-glass", "curious"),
+        ],
+    )
+    .await
+    .assert_outcome(reqwest::StatusCode::FORBIDDEN);
+}
+
 for_each_backend!(
+    over_rest_an_unrelated_record_is_not_found_unless_a_provider_breaks_the_glass,
     every_service_refuses_a_call_without_a_valid_token_and_stores_nothing,
     a_scope_that_does_not_cover_the_interaction_is_permission_denied_and_stores_nothing,
     health_reflection_and_the_token_endpoint_need_no_token,

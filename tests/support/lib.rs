@@ -343,10 +343,13 @@ impl Interceptor for Bearer {
 /// A channel whose calls carry an access token.
 pub type Authed = InterceptedService<Channel, Bearer>;
 
-/// A channel to a service at `addr` whose calls act for
-/// [`TEST_ORGANIZATION`] with every scope.
+/// A channel to a service at `addr` whose calls carry the node operator's
+/// token (for [`TEST_ORGANIZATION`], every scope): the suites that test
+/// what services do, not who may do it, see and change everything, as the
+/// operator does. Who may do what is the security suite's, with partners'
+/// tokens ([`token`], [`with_token`]).
 pub async fn connect(addr: SocketAddr) -> Authed {
-    connect_with(addr, Some(&token(TEST_ORGANIZATION, ALL_SCOPES))).await
+    connect_with(addr, Some(&admin_token())).await
 }
 
 /// A channel to a service at `addr` whose calls carry `token` (none: no

@@ -170,18 +170,16 @@ impl RestNode {
     }
 }
 
-/// An HTTP client whose requests carry the default test token (acting for
-/// [`crate::TEST_ORGANIZATION`]) unless they set `Authorization` themselves.
+/// An HTTP client whose requests carry the node operator's test token
+/// (acting for [`crate::TEST_ORGANIZATION`]) unless they set
+/// `Authorization` themselves.
 fn client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        format!(
-            "Bearer {}",
-            crate::token(crate::TEST_ORGANIZATION, crate::ALL_SCOPES)
-        )
-        .parse()
-        .expect("ascii token"),
+        format!("Bearer {}", crate::admin_token())
+            .parse()
+            .expect("ascii token"),
     );
     reqwest::Client::builder()
         .default_headers(headers)

@@ -35,6 +35,8 @@ use crate::ApiError;
 
 /// The metadata key of the access token.
 pub const AUTHORIZATION: &str = "authorization";
+/// The metadata key of an emergency read's stated reason.
+pub const BREAK_GLASS: &str = "break-glass";
 
 /// How long after fetching keys an unknown `kid` may make the source be
 /// asked again: a rotation is seen within this time, and a flood of
@@ -56,6 +58,9 @@ pub struct Caller {
     pub scopes: Scopes,
     /// A node operator's token: it may also register clients.
     pub admin: bool,
+    /// The reason of an emergency ("break-glass") read, when the call
+    /// states one (metadata `break-glass`).
+    pub break_glass: Option<String>,
     token: String,
 }
 
@@ -66,6 +71,7 @@ impl fmt::Debug for Caller {
             .field("organization", &self.organization)
             .field("scopes", &self.scopes.to_string())
             .field("admin", &self.admin)
+            .field("break_glass", &self.break_glass)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +86,7 @@ impl Caller {
             jurisdiction: claims.jurisdiction,
             scopes,
             admin: claims.admin,
+            break_glass: None,
             token: token.to_owned(),
         })
     }
@@ -498,6 +505,14 @@ where
             };
             match auth.authenticator.authenticate(&token).await {
                 Ok(caller) => {
+                    let caller = match break_glass(request.headers()) {
+                        Ok(None) => caller,
+                        Ok(Some(reason)) => Arc::new(Caller {
+                            break_glass: Some(reason),
+                            ..(*caller).clone()
+                        }),
+                        Err(err) => return Ok(refusal(request.uri().path(), err)),
+                    };
                     tracing::Span::current().record("enduser.id", caller.client_id.as_str());
                     CALLER.scope(caller, inner.call(request)).await
                 }
@@ -505,6 +520,25 @@ where
             }
         })
     }
+}
+
+/// The stated reason of an emergency read, if the call makes one; an empty
+/// or unreadable reason is refused, never taken as none.
+fn break_glass(headers: &http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(BREAK_GLASS) else {
+        return Ok(None);
+    };
+    let reason = value.to_str().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(ApiError::Invalid(
+            Issue::new(
+                "required",
+                "an emergency read must state its reason: metadata 'break-glass: <reason>' (REST: X-Break-Glass), in ASCII",
+            )
+            .at(BREAK_GLASS),
+        ));
+    }
+    Ok(Some(reason.to_owned()))
 }
 
 fn refusal(path: &str, err: ApiError) -> http::Response<tonic::body::Body> {

@@ -67,6 +67,27 @@ impl IdentityLink {
         Ok(answer.and_then(|response| response.resource))
     }
 
+    /// What the Consents recorded in identity decide about the caller's
+    /// organization (the token's) for `purpose` (empty: TREAT).
+    pub async fn consent_decision(
+        &self,
+        purpose: &str,
+    ) -> Result<corridor_proto::identity::v1::ConsentDecisionResponse, ApiError> {
+        let mut client = self.client.clone();
+        const WHAT: &str = "what the patients' Consents decide";
+        crate::link::call(
+            "identity",
+            WHAT,
+            self.deadline,
+            corridor_proto::identity::v1::ConsentDecisionRequest {
+                purpose: purpose.to_owned(),
+            },
+            |request| async move { client.consent_decision(request).await },
+        )
+        .await?
+        .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it refused the request"))
+    }
+
     /// Patient `id`'s current identity: where its merges lead, and every id
     /// merged into that. None when identity has no such Patient (or it was
     /// deleted).

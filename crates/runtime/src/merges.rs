@@ -185,7 +185,8 @@ fn patient_id(piece: &str, bare: bool) -> Option<&str> {
 /// one person, as [`Merges::merged_ids`] gives them) whose parameter
 /// `param` names the Patient. The page token is bound to the list of ids:
 /// after a merge or an unmerge it is refused, rather than skipping or
-/// repeating records.
+/// repeating records. With `access`, only the records it lets the caller
+/// see, counted and paged as such.
 pub async fn patient_compartment(
     store: &Store,
     param: &str,
@@ -193,13 +194,14 @@ pub async fn patient_compartment(
     since: Option<&str>,
     count: i64,
     page_token: Option<&str>,
+    access: Option<&corridor_store::Access>,
 ) -> Result<Slice, ApiError> {
     let references: Vec<String> = patient_ids
         .iter()
         .map(|id| format!("Patient/{id}"))
         .collect();
     Ok(store
-        .compartment(param, &references, since, count, page_token)
+        .compartment(param, &references, since, count, page_token, access)
         .await?)
 }
 

@@ -8,10 +8,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use corridor_fhir::Issue;
 use corridor_fhir::{Limits, Validated};
 use corridor_proto::fhir::v1 as pb;
 use corridor_store::{
-    Outcome, Page, ResourceDef, Store, StoreError, Stored, TxRequest, TxResult, WriteResult,
+    Access, Outcome, Page, ResourceDef, Store, StoreError, Stored, TxRequest, TxResult, WriteResult,
 };
 use serde_json::{Value, json};
 
@@ -48,6 +49,28 @@ pub trait Guard: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A future returned by [`Policy::readable`].
+pub type Deciding<'a> = Pin<Box<dyn Future<Output = Result<Option<Access>, ApiError>> + Send + 'a>>;
+
+/// Who may see and change which stored resources, beyond what the
+/// caller's scopes allow: each service's one place for that decision. A
+/// service without a policy lets every authenticated caller with the
+/// scope see and change everything.
+pub trait Policy: Send + Sync + std::fmt::Debug {
+    /// The resources of `resource_type` the caller may read and search;
+    /// None: all of them.
+    fn readable<'a>(&'a self, caller: &'a auth::Caller, resource_type: &'a str) -> Deciding<'a>;
+
+    /// Those it may update or delete; None: all it may read.
+    fn writable(&self, caller: &auth::Caller, resource_type: &str) -> Option<Access>;
+
+    /// Mark a resource the caller is about to write (for example with who
+    /// wrote it), after it is validated and before anything checks it.
+    fn stamp(&self, caller: &auth::Caller, resource: &mut Validated) {
+        let _ = (caller, resource);
+    }
+}
+
 /// Why a [`Guard`] refused a write: the position of the resource among
 /// those checked, and the error.
 #[derive(Debug)]
@@ -64,6 +87,7 @@ pub struct Resources {
     accepted: Vec<&'static str>,
     resolver: Option<Arc<dyn Resolver>>,
     guard: Option<Arc<dyn Guard>>,
+    policy: Option<Arc<dyn Policy>>,
     following: Option<Following>,
 }
 
@@ -76,7 +100,103 @@ impl Resources {
             accepted,
             resolver: None,
             guard: None,
+            policy: None,
             following: None,
+        }
+    }
+
+    /// Decide who may see and change what with `policy`.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// What the caller may read of `resource_type` (None: everything). A
+    /// node operator's token reads (and changes) everything: the operator
+    /// runs the node.
+    pub async fn readable(
+        &self,
+        caller: &auth::Caller,
+        resource_type: &str,
+    ) -> Result<Option<Access>, ApiError> {
+        match &self.policy {
+            // The node's operator sees everything (to run the node); a
+            // partner only what the policy lets it.
+            Some(_) if caller.admin => Ok(None),
+            Some(policy) => policy.readable(caller, resource_type).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Refuse, as if it did not exist, a resource the caller may not read.
+    async fn check_readable(
+        &self,
+        caller: &auth::Caller,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(access) = self.readable(caller, resource_type).await?
+            && !self.store.is_visible(resource_type, id, &access).await?
+        {
+            return Err(hidden(resource_type, id));
+        }
+        Ok(())
+    }
+
+    /// Refuse a change to a resource the caller may not change: as if it
+    /// did not exist when it may not even read it. A resource that does
+    /// not exist is left to the store to refuse.
+    async fn check_writable(
+        &self,
+        caller: &auth::Caller,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let Some(policy) = self.policy.as_ref().filter(|_| !caller.admin) else {
+            return Ok(());
+        };
+        let exists = match self.store.read(resource_type, id).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound { .. } | StoreError::Deleted { .. }) => false,
+            Err(err) => return Err(err.into()),
+        };
+        if !exists {
+            return self.check_readable(caller, resource_type, id).await;
+        }
+        self.check_readable(caller, resource_type, id).await?;
+        if let Some(access) = policy.writable(caller, resource_type)
+            && !self.store.is_visible(resource_type, id, &access).await?
+        {
+            return Err(ApiError::Forbidden(Issue::new(
+                "forbidden",
+                format!(
+                    "{resource_type}/{id} may be changed only by the organization that wrote it; {} did not",
+                    caller.organization
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuse, as if it did not exist, a resource the current caller may
+    /// not read: for a service's own operations on one resource.
+    pub async fn require_readable(&self, resource_type: &str, id: &str) -> Result<(), ApiError> {
+        let caller = auth::current()?;
+        self.check_readable(&caller, resource_type, id).await
+    }
+
+    /// Mark a resource the current caller writes outside the interactions
+    /// here (for example a consult message), as the policy says.
+    pub fn stamp_current(&self, resource: &mut Validated) -> Result<(), ApiError> {
+        let caller = auth::current()?;
+        self.stamp(&caller, resource);
+        Ok(())
+    }
+
+    fn stamp(&self, caller: &auth::Caller, resource: &mut Validated) {
+        if let Some(policy) = &self.policy {
+            policy.stamp(caller, resource);
         }
     }
 
@@ -131,7 +251,19 @@ impl Resources {
 
     /// The entries of a transaction Bundle, each checked and validated.
     pub fn parse_transaction(&self, json: &str) -> Result<Vec<TxRequest>, ApiError> {
-        crate::transaction::parse(json, &self.accepted, &self.limits)
+        let mut requests = crate::transaction::parse(json, &self.accepted, &self.limits)?;
+        if self.policy.is_some() {
+            let caller = auth::current()?;
+            for request in &mut requests {
+                match request {
+                    TxRequest::Create { resource, .. } | TxRequest::Update { resource, .. } => {
+                        self.stamp(&caller, resource);
+                    }
+                    TxRequest::Delete { .. } => {}
+                }
+            }
+        }
+        Ok(requests)
     }
 
     /// Apply checked transaction entries atomically; the result and its
@@ -164,6 +296,14 @@ impl Resources {
                     other => other,
                 })?;
             match request {
+                TxRequest::Update { id, .. } | TxRequest::Delete { id, .. } => {
+                    self.check_writable(&caller, resource_type, id)
+                        .await
+                        .map_err(|e| in_entry_error(index, e))?;
+                }
+                TxRequest::Create { .. } => {}
+            }
+            match request {
                 TxRequest::Create { resource, .. } | TxRequest::Update { resource, .. } => {
                     written.push(resource);
                     positions.push(index);
@@ -192,15 +332,25 @@ impl Resources {
         if_none_exist: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        let resource = self.validate(json)?;
-        auth::require(&resource.resource_type, Interaction::Create)?;
+        let mut resource = self.validate(json)?;
+        let caller = auth::require(&resource.resource_type, Interaction::Create)?;
+        self.stamp(&caller, &mut resource);
         self.guard(&[&resource], None).await?;
         let condition = Some(if_none_exist).filter(|c| !c.trim().is_empty());
-        Ok(self.store.create(&resource, condition, key).await?)
+        let result = self.store.create(&resource, condition, key).await?;
+        if result.outcome != Outcome::Created {
+            // A conditional create that found a match answers it only to a
+            // caller who may see it.
+            self.check_readable(&caller, &result.stored.resource_type, &result.stored.id)
+                .await?;
+        }
+        Ok(result)
     }
 
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<pb::Resource, ApiError> {
-        auth::require(resource_type, Interaction::Read)?;
+        let caller = auth::require(resource_type, Interaction::Read)?;
+        self.check_readable_or_gone(&caller, resource_type, id)
+            .await?;
         Ok(to_proto(&self.store.read(resource_type, id).await?))
     }
 
@@ -210,7 +360,9 @@ impl Resources {
         id: &str,
         version: &str,
     ) -> Result<pb::Resource, ApiError> {
-        auth::require(resource_type, Interaction::Read)?;
+        let caller = auth::require(resource_type, Interaction::Read)?;
+        self.check_readable_or_gone(&caller, resource_type, id)
+            .await?;
         Ok(to_proto(
             &self.store.vread(resource_type, id, version).await?,
         ))
@@ -224,9 +376,11 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        let resource = self.validate(json)?;
-        auth::require(resource_type, Interaction::Update)?;
-        auth::require(&resource.resource_type, Interaction::Update)?;
+        let mut resource = self.validate(json)?;
+        let caller = auth::require(resource_type, Interaction::Update)?;
+        caller.require(&resource.resource_type, Interaction::Update)?;
+        self.check_writable(&caller, resource_type, id).await?;
+        self.stamp(&caller, &mut resource);
         self.guard(&[&resource], None).await?;
         Ok(self
             .store
@@ -241,7 +395,8 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        auth::require(resource_type, Interaction::Delete)?;
+        let caller = auth::require(resource_type, Interaction::Delete)?;
+        self.check_writable(&caller, resource_type, id).await?;
         if let Some(guard) = &self.guard {
             guard.may_delete(resource_type)?;
         }
@@ -258,7 +413,9 @@ impl Resources {
         count: i32,
         page_token: &str,
     ) -> Result<pb::Bundle, ApiError> {
-        auth::require(resource_type, Interaction::Read)?;
+        let caller = auth::require(resource_type, Interaction::Read)?;
+        self.check_readable_or_gone(&caller, resource_type, id)
+            .await?;
         let page = self
             .store
             .history(resource_type, id, i64::from(count), non_empty(page_token))
@@ -280,9 +437,15 @@ impl Resources {
         if let Some(following) = &self.following {
             params = following.expand(resource_type, params).await?;
         }
+        let access = self.readable(&caller, resource_type).await?;
         let mut page = self
             .store
-            .search(resource_type, &params, non_empty(page_token))
+            .search_visible(
+                resource_type,
+                &params,
+                non_empty(page_token),
+                access.as_ref(),
+            )
             .await?;
         self.include(&mut page, &caller).await?;
         Ok(to_bundle(page))
@@ -303,6 +466,13 @@ impl Resources {
                 continue;
             }
             let found = if self.accepted.contains(&resource_type) {
+                if self
+                    .check_readable(caller, resource_type, id)
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
                 match self.store.read(resource_type, id).await {
                     Ok(stored) => Some(to_proto(&stored)),
                     Err(StoreError::NotFound { .. } | StoreError::Deleted { .. }) => None,
@@ -333,6 +503,46 @@ impl Resources {
             entries.extend(included);
         }
         Ok(())
+    }
+}
+
+impl Resources {
+    /// [`Resources::check_readable`], except that a deleted resource the
+    /// caller could not tell apart from a missing one is left to the store
+    /// (which answers that it was deleted): the index of a deleted
+    /// resource is gone, so its visibility cannot be decided from it.
+    async fn check_readable_or_gone(
+        &self,
+        caller: &auth::Caller,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        match self.check_readable(caller, resource_type, id).await {
+            Err(hidden_err) => match self.store.read(resource_type, id).await {
+                Err(StoreError::Deleted { .. }) => Ok(()),
+                _ => Err(hidden_err),
+            },
+            ok => ok,
+        }
+    }
+}
+
+/// The answer for a resource the caller may not see: the same as for one
+/// that does not exist, so that nothing says it does.
+fn hidden(resource_type: &str, id: &str) -> ApiError {
+    StoreError::NotFound {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+    }
+    .into()
+}
+
+/// An error about entry `index` of a Bundle, said so.
+fn in_entry_error(index: usize, err: ApiError) -> ApiError {
+    match err {
+        ApiError::Forbidden(issue) => ApiError::Forbidden(crate::error::in_entry(index, issue)),
+        ApiError::NotFound(issue) => ApiError::NotFound(crate::error::in_entry(index, issue)),
+        other => other,
     }
 }
 

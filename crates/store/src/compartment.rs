@@ -30,6 +30,7 @@ impl Store {
         since: Option<&str>,
         count: i64,
         page_token: Option<&str>,
+        access: Option<&crate::Access>,
     ) -> Result<Slice, StoreError> {
         let count = if count <= 0 {
             DEFAULT_COUNT
@@ -70,10 +71,17 @@ impl Store {
         // Driven from the index rows that name the references (index
         // search_index_ref_any), not from a scan of every resource.
         let placeholders = crate::placeholders(3, sorted.len());
+        let (visible, access_args) = match access {
+            Some(access) => {
+                let (sql, args) = crate::search::sql::access_clause(2 + sorted.len(), access);
+                (format!(" AND {sql}"), args)
+            }
+            None => (String::new(), Vec::new()),
+        };
         let from = format!(
             "FROM resources r JOIN (SELECT DISTINCT resource_type, resource_id FROM search_index \
              WHERE ref IN ({}) AND param = $1) s ON s.resource_type = r.resource_type AND s.resource_id = r.id \
-             WHERE r.deleted = 0 AND r.last_updated_ms >= $2",
+             WHERE r.deleted = 0 AND r.last_updated_ms >= $2{visible}",
             placeholders
         );
         let lower = since_ms.unwrap_or(i64::MIN);
@@ -83,17 +91,19 @@ impl Store {
         for reference in &sorted {
             count_query = count_query.bind(*reference);
         }
+        let count_query = crate::bind_all(count_query, &access_args);
         let total: i64 = count_query.fetch_one(&mut *conn).await?.try_get("n")?;
         let page_sql = format!(
             "SELECT r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content {from} \
              ORDER BY r.resource_type, r.id LIMIT ${} OFFSET ${}",
-            sorted.len() + 3,
-            sorted.len() + 4
+            sorted.len() + access_args.len() + 3,
+            sorted.len() + access_args.len() + 4
         );
         let mut page_query = sqlx::query(&page_sql).bind(param).bind(lower);
         for reference in &sorted {
             page_query = page_query.bind(*reference);
         }
+        let page_query = crate::bind_all(page_query, &access_args);
         let page_query = page_query.bind(count).bind(offset);
         let rows = page_query.fetch_all(&mut *conn).await?;
         let entries = rows

@@ -45,6 +45,7 @@ pub use error::StoreError;
 pub fn now_instant() -> String {
     date::now().0
 }
+pub use search::access::{Access, Condition};
 pub use search::query::{DEFAULT_COUNT, MAX_COUNT};
 pub use search::{Keys, ParamKind, ResourceDef, SearchParam};
 use search::{index, query, sql};
@@ -406,7 +407,7 @@ impl Store {
         }
         let q = query::parse(def, params, None)
             .map_err(|issue| prefix_issue(issue, "If-None-Exist"))?;
-        let built = sql::build(def.resource_type, &q);
+        let built = sql::build(def.resource_type, &q, None);
         let sql = format!(
             "SELECT r.id FROM resources r WHERE {} ORDER BY r.id LIMIT 2",
             built.where_sql
@@ -882,9 +883,22 @@ impl Store {
         params: &[(String, String)],
         page_token: Option<&str>,
     ) -> Result<Page, StoreError> {
+        self.search_visible(resource_type, params, page_token, None)
+            .await
+    }
+
+    /// [`Store::search`] over only the resources `access` lets a caller
+    /// see: the total and the pages count nothing else.
+    pub async fn search_visible(
+        &self,
+        resource_type: &str,
+        params: &[(String, String)],
+        page_token: Option<&str>,
+        access: Option<&Access>,
+    ) -> Result<Page, StoreError> {
         let def = self.def(resource_type)?;
         let q = query::parse(def, params, page_token)?;
-        let built = sql::build(def.resource_type, &q);
+        let built = sql::build(def.resource_type, &q, access);
         let mut conn = self.inner.pool.acquire().await?;
         let total = count_where(&mut conn, &built).await?;
         let entries = if q.count == 0 {
@@ -928,6 +942,23 @@ impl Store {
             total,
             next_token: next,
         })
+    }
+}
+
+impl Store {
+    /// Whether the current version of `resource_type/id` is one `access`
+    /// lets a caller see (false when there is no such resource).
+    pub async fn is_visible(
+        &self,
+        resource_type: &str,
+        id: &str,
+        access: &Access,
+    ) -> Result<bool, StoreError> {
+        let def = self.def(resource_type)?;
+        let q = query::parse(def, &[("_id".to_owned(), id.to_owned())], None)?;
+        let built = sql::build(def.resource_type, &q, Some(access));
+        let mut conn = self.inner.pool.acquire().await?;
+        Ok(count_where(&mut conn, &built).await? > 0)
     }
 }
 
@@ -1217,7 +1248,7 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
     args: &'q [sql::Arg],
 ) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {

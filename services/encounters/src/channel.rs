@@ -17,7 +17,7 @@ use corridor_proto::encounters::v1::{
 use corridor_runtime::follow;
 use corridor_runtime::resources::{Resources, to_proto};
 use corridor_runtime::{ApiError, Shutdown};
-use corridor_store::{Store, WriteResult};
+use corridor_store::WriteResult;
 use serde_json::{Value, json};
 
 use crate::consultation::is_language_tag;
@@ -36,6 +36,9 @@ pub async fn send(
     request: &SendMessageRequest,
     key: Option<&str>,
 ) -> Result<(WriteResult, ConsultMessage), ApiError> {
+    resources
+        .require_readable("Encounter", &request.encounter_id)
+        .await?;
     let encounter = resources
         .store()
         .read("Encounter", &request.encounter_id)
@@ -105,7 +108,8 @@ pub async fn send(
     if let Some(subject) = encounter.get("subject") {
         communication["subject"] = subject.clone();
     }
-    let resource = resources.validate(&communication.to_string())?;
+    let mut resource = resources.validate(&communication.to_string())?;
+    resources.stamp_current(&mut resource)?;
     // A retry is the same request; `sent` is the server's and differs.
     let fingerprint = serde_json::json!([
         request.sender,
@@ -132,11 +136,16 @@ pub async fn send(
 
 /// Follow an Encounter's channel from after `after_sequence`.
 pub async fn open(
-    store: &Store,
+    resources: &Resources,
     request: &OpenChannelRequest,
     limits: follow::Limits,
     shutdown: Shutdown,
 ) -> Result<Messages, ApiError> {
+    // Whoever may read the Encounter may follow its channel.
+    resources
+        .require_readable("Encounter", &request.encounter_id)
+        .await?;
+    let store = resources.store();
     store.read("Encounter", &request.encounter_id).await?;
     if request.after_sequence < 0 {
         return Err(Issue::new(

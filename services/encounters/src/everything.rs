@@ -16,7 +16,6 @@ use corridor_proto::encounters::v1::EverythingRequest;
 use corridor_proto::fhir::v1 as pb;
 use corridor_runtime::ApiError;
 use corridor_runtime::merges::patient_compartment;
-use corridor_store::Store;
 use serde_json::{Value, json};
 
 use corridor_runtime::identity::IdentityLink;
@@ -29,7 +28,7 @@ const COMPARTMENT_PARAM: &str = "patient";
 /// `referrals`, when the node has a referrals service, adds the patient's
 /// ServiceRequests and Tasks after this service's records.
 pub async fn everything(
-    store: &Store,
+    resources: &corridor_runtime::resources::Resources,
     identity: &IdentityLink,
     referrals: Option<&ReferralsLink>,
     request: &EverythingRequest,
@@ -82,13 +81,17 @@ pub async fn everything(
         }
     };
     let since_text = since.unwrap_or_default();
+    // Only the records the caller may read, counted and paged as such.
+    let caller = corridor_runtime::auth::current()?;
+    let access = resources.readable(&caller, "Encounter").await?;
     let own = patient_compartment(
-        store,
+        resources.store(),
         COMPARTMENT_PARAM,
         &person.merged_ids,
         since,
         i64::from(request.count),
         Some(inner).filter(|t| phase == "e" && !t.is_empty()),
+        access.as_ref(),
     )
     .await?;
     let theirs = match referrals {

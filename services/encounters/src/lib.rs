@@ -32,6 +32,7 @@ use corridor_store::{Store, StoreError};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+pub mod access;
 pub mod channel;
 pub mod consultation;
 mod everything;
@@ -116,7 +117,12 @@ impl Application {
             config.identity_deadline,
         )?;
         let link = Arc::new(identity.clone());
+        let policy = Arc::new(access::EncountersPolicy {
+            identity: identity.clone(),
+            referrals: referrals.clone(),
+        });
         let resources = Resources::new(store, config.service.limits)
+            .with_policy(policy)
             .with_guard(link.clone())
             .with_resolver(link.clone())
             .with_merges(link, RESOURCES);
@@ -138,10 +144,16 @@ impl Application {
     /// Include the referrals of the service at `url` in
     /// `Patient/$everything` (for when it starts after this one is built).
     pub fn link_referrals(&mut self, url: &str) -> Result<(), BuildError> {
-        self.referrals = Some(referrals::ReferralsLink::new(
-            url,
-            self.config.identity_deadline,
-        )?);
+        let link = referrals::ReferralsLink::new(url, self.config.identity_deadline)?;
+        self.referrals = Some(link.clone());
+        // Referrals now also say whose records an organization may read.
+        self.resources = self
+            .resources
+            .clone()
+            .with_policy(Arc::new(access::EncountersPolicy {
+                identity: self.identity.clone(),
+                referrals: Some(link),
+            }));
         Ok(())
     }
 
@@ -264,7 +276,7 @@ corridor_runtime::fhir_service! {
             require("Patient", Interaction::Read)?;
             require("Encounter", Interaction::Read)?;
             let bundle = everything::everything(
-                self.resources.store(),
+                &self.resources,
                 &self.identity,
                 self.referrals.as_ref(),
                 request.get_ref(),
@@ -300,7 +312,7 @@ corridor_runtime::fhir_service! {
         ) -> Result<Response<Self::OpenChannelStream>, Status> {
             require("Communication", Interaction::Read)?;
             let stream = channel::open(
-                self.resources.store(),
+                &self.resources,
                 request.get_ref(),
                 self.reader_limits,
                 self.shutdown.clone(),

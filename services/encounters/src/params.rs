@@ -41,10 +41,14 @@ const fn encounter(path: &'static [&'static str]) -> SearchParam {
 }
 
 const IDENTIFIER: SearchParam = token("identifier", &["identifier"]);
+/// `_tag`: among others, the organization that wrote the record (see
+/// `access.rs`).
+const TAG: SearchParam = token(crate::access::TAG_PARAM, &["meta.tag"]);
 const STATUS: SearchParam = token("status", &["status"]);
 const CATEGORY: SearchParam = token("category", &["category"]);
 
 const ENCOUNTER: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),
@@ -67,6 +71,7 @@ const ENCOUNTER: &[SearchParam] = &[
 ];
 
 const OBSERVATION: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),
@@ -81,6 +86,7 @@ const OBSERVATION: &[SearchParam] = &[
 ];
 
 const CONDITION: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),
@@ -94,6 +100,7 @@ const CONDITION: &[SearchParam] = &[
 ];
 
 const COMMUNICATION: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),
@@ -107,6 +114,7 @@ const COMMUNICATION: &[SearchParam] = &[
 ];
 
 const IMMUNIZATION: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["patient"]),
     encounter(&["encounter"]),
@@ -117,6 +125,7 @@ const IMMUNIZATION: &[SearchParam] = &[
 ];
 
 const ALLERGY_INTOLERANCE: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["patient"]),
     encounter(&["encounter"]),
@@ -130,6 +139,7 @@ const ALLERGY_INTOLERANCE: &[SearchParam] = &[
 ];
 
 const MEDICATION_STATEMENT: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),
@@ -147,6 +157,7 @@ const MEDICATION_STATEMENT: &[SearchParam] = &[
 ];
 
 const DOCUMENT_REFERENCE: &[SearchParam] = &[
+    TAG,
     IDENTIFIER,
     patient(&["subject"]),
     subject(&["subject"]),

@@ -28,6 +28,22 @@ impl ReferralsLink {
         })
     }
 
+    /// The Patients of the referrals the caller's organization takes part in.
+    pub async fn referred_patients(&self) -> Result<Vec<String>, ApiError> {
+        let mut client = self.client.clone();
+        const WHAT: &str = "for the patients of the caller's referrals";
+        Ok(link::call(
+            "referrals",
+            WHAT,
+            self.deadline,
+            corridor_proto::referrals::v1::ReferredPatientsRequest {},
+            |request| async move { client.referred_patients(request).await },
+        )
+        .await?
+        .ok_or_else(|| link::unreachable("referrals", WHAT, "it refused the request"))?
+        .patient_ids)
+    }
+
     /// One page of the patient's ServiceRequests and Tasks.
     pub async fn of_patient(
         &self,

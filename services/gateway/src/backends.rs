@@ -64,6 +64,8 @@ pub struct CallContext {
     pub idempotency_key: Option<String>,
     /// The `Authorization` header as sent: `Bearer <token>`.
     pub authorization: Option<String>,
+    /// `X-Break-Glass`: the stated reason of an emergency read.
+    pub break_glass: Option<String>,
 }
 
 /// A resource as a service answered it, and whether the write created it
@@ -166,6 +168,13 @@ impl Backends {
             .and_then(|o| MetadataValue::try_from(o).ok())
         {
             metadata.insert(corridor_runtime::auth::AUTHORIZATION, token);
+        }
+        if let Some(reason) = cx
+            .break_glass
+            .as_deref()
+            .and_then(|o| MetadataValue::try_from(o).ok())
+        {
+            metadata.insert(corridor_runtime::auth::BREAK_GLASS, reason);
         }
         corridor_runtime::telemetry::inject_current(metadata);
         request

@@ -128,6 +128,7 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
             context: CallContext {
                 idempotency_key: header_value(&parts.headers, IDEMPOTENCY_HEADER),
                 authorization: header_value(&parts.headers, "authorization"),
+                break_glass: header_value(&parts.headers, "x-break-glass"),
             },
             method: parts.method.clone(),
             params: params.clone(),

@@ -30,6 +30,7 @@ use corridor_runtime::{ServiceConfig, Shutdown};
 use corridor_store::{Store, StoreError};
 use tokio::net::TcpListener;
 
+pub mod consent;
 pub mod matcher;
 pub mod mpi;
 mod params;
@@ -93,7 +94,9 @@ impl Application {
         let store = Store::connect(&config.store, RESOURCES).await?;
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let resources = Resources::new(store, config.limits);
+        let resources = Resources::new(store.clone(), config.limits)
+            .with_guard(Arc::new(consent::ConsentGuard { store }))
+            .with_policy(consent::IdentityPolicy::shared());
         Ok(Self {
             listener,
             local_addr,
@@ -187,6 +190,22 @@ corridor_runtime::fhir_service! {
                 jwks: self.tokens.jwks(),
                 issuer: self.tokens.settings().issuer.clone(),
             }))
+        }
+
+        async fn consent_decision(
+            &self,
+            request: tonic::Request<pb::ConsentDecisionRequest>,
+        ) -> Result<tonic::Response<pb::ConsentDecisionResponse>, tonic::Status> {
+            // About the caller's own organization only: no scope beyond a
+            // valid token is needed to learn what applies to oneself.
+            let caller = corridor_runtime::auth::current()?;
+            let answer = consent::decide(
+                self.resources.store(),
+                &caller.organization,
+                &request.get_ref().purpose,
+            )
+            .await?;
+            Ok(tonic::Response::new(answer))
         }
 
         async fn r#match(

@@ -48,6 +48,32 @@ const ORGANIZATION: &[SearchParam] = &[
 
 const PRACTITIONER: &[SearchParam] = &[IDENTIFIER, NAME, FAMILY, GIVEN];
 
+// Consent: whose decision, in force or not, recorded by whom, about whom.
+const CONSENT: &[SearchParam] = &[
+    param("patient", ParamKind::Reference(&["Patient"]), &["patient"]),
+    param("status", ParamKind::Token, &["status"]),
+    param(
+        "organization",
+        ParamKind::Reference(&["Organization"]),
+        &["organization"],
+    ),
+    param(
+        "actor",
+        ParamKind::Reference(&["Organization", "Practitioner", "Patient"]),
+        &["provision.actor.reference"],
+    ),
+    // An actor named by kind: reference.identifier of the
+    // organization-type system (see consent.rs).
+    param(
+        "actor-type",
+        ParamKind::Token,
+        &["provision.actor.reference.identifier"],
+    ),
+    param("purpose", ParamKind::Token, &["provision.purpose"]),
+    param("category", ParamKind::Token, &["category"]),
+    param("date", ParamKind::Date, &["dateTime"]),
+];
+
 /// The types the identity service owns.
 pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -70,6 +96,13 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Practitioner",
         params: PRACTITIONER,
         sortable: &["name", "family", "given"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "Consent",
+        params: CONSENT,
+        sortable: &["date"],
         announce: None,
         keys: None,
     },

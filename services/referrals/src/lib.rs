@@ -106,6 +106,7 @@ impl Application {
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
             }))
+            .with_policy(std::sync::Arc::new(links::ReferralsPolicy))
             .with_resolver(std::sync::Arc::new(identity.clone()))
             .with_merges(std::sync::Arc::new(identity.clone()), RESOURCES);
         Ok(Self {
@@ -243,14 +244,32 @@ corridor_runtime::fhir_service! {
             )))
         }
 
+        async fn referred_patients(
+            &self,
+            _request: Request<pb::ReferredPatientsRequest>,
+        ) -> Result<Response<pb::ReferredPatientsResponse>, Status> {
+            // The caller's own referrals only: a valid token is enough.
+            let caller = corridor_runtime::auth::current()?;
+            let patient_ids =
+                referral::referred_patients(self.resources.store(), &caller.organization).await?;
+            Ok(Response::new(pb::ReferredPatientsResponse { patient_ids }))
+        }
+
         async fn patient_referrals(
             &self,
             request: Request<pb::PatientReferralsRequest>,
         ) -> Result<Response<pb::PatientReferralsResponse>, Status> {
             require("ServiceRequest", Interaction::Search)?;
             require("Task", Interaction::Search)?;
-            let bundle =
-                referral::of_patient(self.resources.store(), &self.identity, request.get_ref()).await?;
+            let caller = corridor_runtime::auth::current()?;
+            let access = self.resources.readable(&caller, "Task").await?;
+            let bundle = referral::of_patient(
+                self.resources.store(),
+                &self.identity,
+                request.get_ref(),
+                access.as_ref(),
+            )
+            .await?;
             Ok(Response::new(pb::PatientReferralsResponse {
                 bundle: Some(bundle),
             }))

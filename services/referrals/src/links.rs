@@ -98,3 +98,39 @@ impl Guard for ReferralsGuard {
         }
     }
 }
+
+/// Who may see and change referrals: only the organizations that take part
+/// in them (requester, performer, owner). Everyone else's searches do not
+/// find them, and reads answer as if they did not exist.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralsPolicy;
+
+/// The referrals `organization` takes part in, of either type.
+pub fn parties_of(organization: &str) -> corridor_store::Access {
+    let refers = |param: &'static str| corridor_store::Condition::Refers {
+        param,
+        references: vec![organization.to_owned()],
+    };
+    corridor_store::Access {
+        any_of: vec![refers("requester"), refers("performer"), refers("owner")],
+        none_of: Vec::new(),
+    }
+}
+
+impl corridor_runtime::resources::Policy for ReferralsPolicy {
+    fn readable<'a>(
+        &'a self,
+        caller: &'a corridor_runtime::auth::Caller,
+        _resource_type: &'a str,
+    ) -> corridor_runtime::resources::Deciding<'a> {
+        Box::pin(async move { Ok(Some(parties_of(&caller.organization))) })
+    }
+
+    fn writable(
+        &self,
+        caller: &corridor_runtime::auth::Caller,
+        _resource_type: &str,
+    ) -> Option<corridor_store::Access> {
+        Some(parties_of(&caller.organization))
+    }
+}

@@ -363,14 +363,45 @@ pub async fn transition(
         .await?)
 }
 
+/// The Patients of the referrals `organization` takes part in, cancelled
+/// ones excepted, sorted.
+pub async fn referred_patients(store: &Store, organization: &str) -> Result<Vec<String>, ApiError> {
+    let access = crate::links::parties_of(organization);
+    let params = vec![("_count".to_owned(), "1000".to_owned())];
+    let mut patients = std::collections::BTreeSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = store
+            .search_visible("Task", &params, token.as_deref(), Some(&access))
+            .await?;
+        for entry in page.bundle["entry"].as_array().into_iter().flatten() {
+            let task = &entry["resource"];
+            if task["status"] == "cancelled" {
+                continue;
+            }
+            if let Some(id) = task["for"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Patient/"))
+            {
+                patients.insert(id.to_owned());
+            }
+        }
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => return Ok(patients.into_iter().collect()),
+        }
+    }
+}
+
 /// The ServiceRequests and Tasks of one Patient, as a searchset Bundle:
 /// those filed under any id of the person, as identity resolves it (see
 /// [`corridor_runtime::merges`]); a Patient identity does not know stands
-/// alone.
+/// alone. Only the referrals the caller's organization takes part in.
 pub async fn of_patient(
     store: &Store,
     identity: &IdentityLink,
     request: &PatientReferralsRequest,
+    access: Option<&corridor_store::Access>,
 ) -> Result<fhir::Bundle, ApiError> {
     let id = request.patient_id.trim();
     if id.is_empty() {
@@ -386,6 +417,7 @@ pub async fn of_patient(
         Some(request.since.as_str()).filter(|s| !s.trim().is_empty()),
         i64::from(request.count),
         Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+        access,
     )
     .await?;
     let entries: Vec<Value> = slice

@@ -1,6 +1,7 @@
 //! FHIR search: parameter definitions, the index rows they produce, and the
 //! translation of a FHIR query into SQL that runs on SQLite and PostgreSQL.
 
+pub mod access;
 pub(crate) mod index;
 pub(crate) mod query;
 pub(crate) mod sql;

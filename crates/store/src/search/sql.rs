@@ -3,6 +3,7 @@
 //! ever spliced into the SQL text.
 
 use super::ParamKind;
+use super::access::{Access, Condition};
 use super::query::{Clause, DateMatch, Match, Prefix, Query, SortKey};
 use crate::text::like_escape;
 
@@ -50,7 +51,7 @@ const ROWS_OF_R: &str =
 /// by byte, at or after `p` and before `p` followed by this.
 const MAX_CHAR: char = '\u{10FFFF}';
 
-pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
+pub(crate) fn build(resource_type: &str, query: &Query<'_>, access: Option<&Access>) -> Sql {
     let mut b = Builder { args: Vec::new() };
     let mut conds = vec![
         format!("r.resource_type = {}", b.text(resource_type)),
@@ -58,6 +59,9 @@ pub(crate) fn build(resource_type: &str, query: &Query<'_>) -> Sql {
     ];
     for clause in &query.clauses {
         conds.push(clause_sql(&mut b, resource_type, clause));
+    }
+    if let Some(access) = access {
+        conds.push(access_sql(&mut b, Some(resource_type), access));
     }
     let where_sql = conds.join(" AND ");
     let where_args = b.args.len();
@@ -130,6 +134,64 @@ fn clause_sql(b: &mut Builder, resource_type: &str, clause: &Clause<'_>) -> Stri
             )
         }
     }
+}
+
+/// The rows `access` lets the caller see, in the same `WHERE`: so the
+/// total and the pages count only those. `resource_type` is the type of
+/// every row, or None when the rows are of several types.
+fn access_sql(b: &mut Builder, resource_type: Option<&str>, access: &Access) -> String {
+    let of_r = |b: &mut Builder| match resource_type {
+        Some(t) => b.text(t),
+        None => "r.resource_type".to_owned(),
+    };
+    let cond = |b: &mut Builder, c: &Condition| -> String {
+        match c {
+            Condition::Token {
+                param,
+                system,
+                code,
+            } => {
+                let t = of_r(b);
+                format!(
+                    "r.id IN (SELECT s.resource_id FROM search_index s WHERE s.resource_type = {t} AND s.param = {} AND s.token_system = {} AND s.token_code = {})",
+                    b.text(param),
+                    b.text(system),
+                    b.text(code)
+                )
+            }
+            Condition::Refers { param, references } if !references.is_empty() => {
+                let t = of_r(b);
+                let p = b.text(param);
+                let refs: Vec<String> = references.iter().map(|r| b.text(r)).collect();
+                format!(
+                    "r.id IN (SELECT s.resource_id FROM search_index s WHERE s.resource_type = {t} AND s.param = {p} AND s.ref IN ({}))",
+                    refs.join(", ")
+                )
+            }
+            Condition::Refers { .. } => "1 = 0".to_owned(),
+            Condition::All => "1 = 1".to_owned(),
+        }
+    };
+    let any: Vec<String> = access.any_of.iter().map(|c| cond(b, c)).collect();
+    let mut sql = if any.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        format!("({})", any.join(" OR "))
+    };
+    for excluded in &access.none_of {
+        sql = format!("{sql} AND NOT {}", cond(b, excluded));
+    }
+    format!("({sql})")
+}
+
+/// [`access_sql`] for a query of its own: its placeholders start after
+/// `bound` arguments already bound; the rows may be of several types.
+pub(crate) fn access_clause(bound: usize, access: &Access) -> (String, Vec<Arg>) {
+    let mut b = Builder {
+        args: vec![Arg::Int(0); bound],
+    };
+    let sql = access_sql(&mut b, None, access);
+    (sql, b.args.split_off(bound))
 }
 
 fn match_sql(b: &mut Builder, m: &Match) -> String {
