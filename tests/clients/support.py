@@ -27,7 +27,10 @@ ENCOUNTERS_TYPES = (
     "AllergyIntolerance", "MedicationStatement", "DocumentReference",
 )
 REFERRALS_TYPES = ("ServiceRequest", "Task")
-GATEWAY_TYPES = IDENTITY_TYPES + ENCOUNTERS_TYPES + REFERRALS_TYPES
+# Types only the node writes (the audit trail, kept by identity): read and
+# searched through the gateway, never created.
+NODE_WRITTEN_TYPES = ("AuditEvent",)
+GATEWAY_TYPES = IDENTITY_TYPES + ENCOUNTERS_TYPES + REFERRALS_TYPES + NODE_WRITTEN_TYPES
 
 
 def unique_name(prefix: str = "Qz") -> str:

@@ -404,9 +404,10 @@ async fn with_identity_stopped_every_search_of_a_partner_fails_unavailable(backe
         .expect_err("who may read what cannot be decided without identity");
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("identity"), "{}", err.message());
-    // The node's operator still can: it reads everything.
-    let response = search(&node, "Encounter", &[("status", "finished")], "")
+    // Nor the node's operator's, who may read everything: no access goes
+    // unaudited, and the audit trail is identity's.
+    let err = search(&node, "Encounter", &[("status", "finished")], "")
         .await
-        .expect("the operator's search needs no identity");
-    assert_eq!(found(&response).len(), 2);
+        .expect_err("no access without its audit record");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 }

@@ -131,6 +131,16 @@ async fn every_listed_interaction_and_search_parameter_works(backend: Backend) {
             .collect();
         let id = if resource_type == "Task" {
             task_id.clone()
+        } else if resource_type == "AuditEvent" {
+            // Written only by the node: the audit record of the $refer above.
+            let found = rest
+                .get("AuditEvent?subtype=urn:corridor:operation|$refer")
+                .await;
+            assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+            found.body["entry"][0]["resource"]["id"]
+                .as_str()
+                .expect("the $refer was audited")
+                .to_owned()
         } else {
             let body = sample(resource_type, &patient, &organization).unwrap_or_else(|| {
                 panic!("{resource_type} is listed as created by POST, but the test has no sample")

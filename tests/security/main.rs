@@ -4,5 +4,6 @@
 //! cover the interaction is PERMISSION_DENIED, and a refused call leaves
 //! nothing behind.
 
+mod audit;
 mod matrix;
 mod tokens;

@@ -121,13 +121,20 @@ async fn an_encounters_write_and_its_identity_check_share_one_trace() {
     .await;
     let check = span_named(
         &exporter,
-        "corridor.identity.v1.IdentityService/Read",
+        "corridor.identity.v1.IdentityService/ResolvePatient",
+        trace,
+    )
+    .await;
+    let audit = span_named(
+        &exporter,
+        "corridor.identity.v1.IdentityService/RecordAudit",
         trace,
     )
     .await;
     assert_eq!(write.parent_span_id, SpanId::from_hex(parent_id).unwrap());
-    // The identity call is a child of the encounters write's span.
+    // The Patient check and the audit record are children of the write's span.
     assert_eq!(check.parent_span_id, write.span_context.span_id());
+    assert_eq!(audit.parent_span_id, write.span_context.span_id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,8 +196,9 @@ impl Guard for IdentityLink {
                     slot.insert((index, element));
                 }
             }
-            let answers =
-                futures::future::join_all(order.iter().map(|id| self.read("Patient", id))).await;
+            // Resolving says whether identity has the Patient without reading
+            // (and auditing a read of) its demographics.
+            let answers = futures::future::join_all(order.iter().map(|id| self.resolve(id))).await;
             for (id, answer) in order.iter().zip(answers) {
                 let (index, element) = &wanted[id];
                 match answer {
@@ -277,5 +278,42 @@ fn patient_reference(
         ))),
         // Another subject type (Group, Device, Location…) is not a Patient.
         _ => Ok(None),
+    }
+}
+
+/// Records a service's accesses in identity's audit trail (`RecordAudit`),
+/// as the caller: identity names the agent from the caller's token.
+#[derive(Debug, Clone)]
+pub struct IdentityAudit {
+    pub link: IdentityLink,
+    /// The service that observed the accesses.
+    pub source: &'static str,
+}
+
+impl crate::audit::Audit for IdentityAudit {
+    fn record(&self, record: crate::audit::Record) -> crate::audit::Recording<'_> {
+        Box::pin(async move {
+            let mut client = self.link.client.clone();
+            const WHAT: &str = "to record the access in the audit trail";
+            let message = corridor_proto::identity::v1::RecordAuditRequest {
+                action: record.action.to_owned(),
+                subtype: record.subtype,
+                entities: record.entities,
+                query: record.query.unwrap_or_default(),
+                outcome: record.outcome.code().to_owned(),
+                outcome_text: record.outcome_text.unwrap_or_default(),
+                source: self.source.to_owned(),
+            };
+            crate::link::call(
+                "identity",
+                WHAT,
+                self.link.deadline,
+                message,
+                |request| async move { client.record_audit(request).await },
+            )
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it refused the record"))
+        })
     }
 }

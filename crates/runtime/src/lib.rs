@@ -4,6 +4,7 @@
 //! shutdown). A service crate supplies its own gRPC service and store; this
 //! crate runs it the same way for the all-in-one binary and for tests.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod follow;

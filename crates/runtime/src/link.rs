@@ -42,12 +42,20 @@ where
     crate::telemetry::inject_current(request.metadata_mut());
     // On the caller's behalf: the other service decides with the caller's
     // own rights.
-    if let Ok(caller) = crate::auth::current()
-        && let Ok(value) = format!("Bearer {}", caller.token()).parse()
-    {
-        request
-            .metadata_mut()
-            .insert(crate::auth::AUTHORIZATION, value);
+    if let Ok(caller) = crate::auth::current() {
+        if let Ok(value) = format!("Bearer {}", caller.token()).parse() {
+            request
+                .metadata_mut()
+                .insert(crate::auth::AUTHORIZATION, value);
+        }
+        // An emergency read stays one, and is audited as one, everywhere.
+        if let Some(reason) = caller.break_glass.as_deref()
+            && let Ok(value) = reason.parse()
+        {
+            request
+                .metadata_mut()
+                .insert(crate::auth::BREAK_GLASS, value);
+        }
     }
     let late = || format!("no answer within {} ms", deadline.as_millis());
     match tokio::time::timeout(deadline, send(request)).await {

@@ -47,6 +47,14 @@ pub trait Guard: Send + Sync + std::fmt::Debug {
         let _ = resource_type;
         Ok(())
     }
+
+    /// Whether resources of this type may be written (created, updated,
+    /// deleted) through the API at all; checked before anything else, even
+    /// validation. By default they may.
+    fn may_write(&self, resource_type: &str) -> Result<(), ApiError> {
+        let _ = resource_type;
+        Ok(())
+    }
 }
 
 /// A future returned by [`Policy::readable`].
@@ -88,6 +96,7 @@ pub struct Resources {
     resolver: Option<Arc<dyn Resolver>>,
     guard: Option<Arc<dyn Guard>>,
     policy: Option<Arc<dyn Policy>>,
+    audit: Option<Arc<dyn crate::audit::Audit>>,
     following: Option<Following>,
 }
 
@@ -101,7 +110,36 @@ impl Resources {
             resolver: None,
             guard: None,
             policy: None,
+            audit: None,
             following: None,
+        }
+    }
+
+    /// Record every access in `audit` (see [`crate::audit`]).
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn crate::audit::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Record `record`, ended as `result` says, before `result` is
+    /// answered: a successful access whose record cannot be written fails.
+    pub async fn audited<T>(
+        &self,
+        record: crate::audit::Record,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let Some(audit) = &self.audit else {
+            return result;
+        };
+        let record = record.ended(&result);
+        match (audit.record(record).await, result) {
+            (Ok(()), result) => result,
+            (Err(err), Ok(_)) => Err(crate::audit::unaudited(&err)),
+            (Err(err), Err(original)) => {
+                tracing::error!(error = %err, "a refused access could not be audited");
+                Err(original)
+            }
         }
     }
 
@@ -194,6 +232,15 @@ impl Resources {
         Ok(())
     }
 
+    /// Refuse at once a write of a type that is never written through the
+    /// API (see [`Guard::may_write`]).
+    fn may_write(&self, resource_type: &str) -> Result<(), ApiError> {
+        match &self.guard {
+            Some(guard) => guard.may_write(resource_type),
+            None => Ok(()),
+        }
+    }
+
     fn stamp(&self, caller: &auth::Caller, resource: &mut Validated) {
         if let Some(policy) = &self.policy {
             policy.stamp(caller, resource);
@@ -251,6 +298,18 @@ impl Resources {
 
     /// The entries of a transaction Bundle, each checked and validated.
     pub fn parse_transaction(&self, json: &str) -> Result<Vec<TxRequest>, ApiError> {
+        let bundle = json_of(json);
+        for (index, entry) in bundle["entry"].as_array().into_iter().flatten().enumerate() {
+            let named = entry["resource"]["resourceType"].as_str().or_else(|| {
+                entry["request"]["url"]
+                    .as_str()
+                    .and_then(|u| u.split(['/', '?']).next())
+            });
+            if let Some(resource_type) = named {
+                self.may_write(resource_type)
+                    .map_err(|e| in_entry_error(index, e))?;
+            }
+        }
         let mut requests = crate::transaction::parse(json, &self.accepted, &self.limits)?;
         if self.policy.is_some() {
             let caller = auth::current()?;
@@ -268,7 +327,7 @@ impl Resources {
 
     /// Apply checked transaction entries atomically; the result and its
     /// `transaction-response` Bundle.
-    pub async fn transaction(
+    async fn transaction_unaudited(
         &self,
         requests: &[TxRequest],
         key: Option<&str>,
@@ -321,9 +380,36 @@ impl Resources {
         Ok((result, bundle))
     }
 
-    /// Validate FHIR JSON as one of this service's types.
-    pub fn validate(&self, json: &str) -> Result<Validated, ApiError> {
-        Ok(corridor_fhir::validate(json, &self.accepted, &self.limits)?)
+    /// Apply checked transaction entries atomically; the result and its
+    /// `transaction-response` Bundle. Audited: every entry's resource.
+    pub async fn transaction(
+        &self,
+        requests: &[TxRequest],
+        key: Option<&str>,
+    ) -> Result<(TxResult, pb::Bundle), ApiError> {
+        let result = self.transaction_unaudited(requests, key).await;
+        let mut record = crate::audit::Record::new("E", "transaction");
+        match &result {
+            Ok((done, _)) => {
+                for entry in &done.entries {
+                    record.entity(format!(
+                        "{}/{}",
+                        entry.stored.resource_type, entry.stored.id
+                    ));
+                    record.patient_of(&json_of(&entry.stored.json));
+                }
+            }
+            Err(_) => {
+                for request in requests {
+                    if let TxRequest::Create { resource, .. } | TxRequest::Update { resource, .. } =
+                        request
+                    {
+                        record.patient_of(&Value::Object(resource.object.clone()));
+                    }
+                }
+            }
+        }
+        self.audited(record, result).await
     }
 
     pub async fn create(
@@ -332,6 +418,135 @@ impl Resources {
         if_none_exist: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
+        let result = self.create_unaudited(json, if_none_exist, key).await;
+        let mut record = crate::audit::Record::new("C", "create");
+        match &result {
+            Ok(done) => {
+                record.entity(format!("{}/{}", done.stored.resource_type, done.stored.id));
+                record.patient_of(&json_of(&done.stored.json));
+            }
+            Err(_) => record.patient_of(&json_of(json)),
+        }
+        self.audited(record, result).await
+    }
+
+    pub async fn read(&self, resource_type: &str, id: &str) -> Result<pb::Resource, ApiError> {
+        let result = self.read_unaudited(resource_type, id).await;
+        let mut record = crate::audit::Record::new("R", "read");
+        record.entity(format!("{resource_type}/{id}"));
+        if let Ok(resource) = &result {
+            record.patient_of(&json_of(&resource.json));
+        }
+        self.audited(record, result).await
+    }
+
+    pub async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<pb::Resource, ApiError> {
+        let result = self.vread_unaudited(resource_type, id, version).await;
+        let mut record = crate::audit::Record::new("R", "vread");
+        record.entity(format!("{resource_type}/{id}"));
+        if let Ok(resource) = &result {
+            record.patient_of(&json_of(&resource.json));
+        }
+        self.audited(record, result).await
+    }
+
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        json: &str,
+        if_match: &str,
+        key: Option<&str>,
+    ) -> Result<WriteResult, ApiError> {
+        let result = self
+            .update_unaudited(resource_type, id, json, if_match, key)
+            .await;
+        let mut record = crate::audit::Record::new("U", "update");
+        record.entity(format!("{resource_type}/{id}"));
+        record.patient_of(&json_of(json));
+        self.audited(record, result).await
+    }
+
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        if_match: &str,
+        key: Option<&str>,
+    ) -> Result<WriteResult, ApiError> {
+        let result = self
+            .delete_unaudited(resource_type, id, if_match, key)
+            .await;
+        let mut record = crate::audit::Record::new("D", "delete");
+        record.entity(format!("{resource_type}/{id}"));
+        self.audited(record, result).await
+    }
+
+    pub async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+        count: i32,
+        page_token: &str,
+    ) -> Result<pb::Bundle, ApiError> {
+        let result = self
+            .history_unaudited(resource_type, id, count, page_token)
+            .await;
+        let mut record = crate::audit::Record::new("R", "history-instance");
+        record.entity(format!("{resource_type}/{id}"));
+        if let Ok(bundle) = &result {
+            record_patients(&mut record, &bundle.json);
+        }
+        self.audited(record, result).await
+    }
+
+    pub async fn search(
+        &self,
+        resource_type: &str,
+        params: &[pb::SearchParameter],
+        page_token: &str,
+    ) -> Result<pb::Bundle, ApiError> {
+        let result = self
+            .search_unaudited(resource_type, params, page_token)
+            .await;
+        let mut record = crate::audit::Record::new("E", "search-type");
+        let query: Vec<String> = params
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.value))
+            .collect();
+        record.query = Some(format!("{resource_type}?{}", query.join("&")));
+        for p in params {
+            if p.value.starts_with("Patient/") {
+                for value in p.value.split(',') {
+                    record.entity(value.to_owned());
+                }
+            }
+        }
+        if let Ok(bundle) = &result {
+            record_patients(&mut record, &bundle.json);
+        }
+        self.audited(record, result).await
+    }
+
+    /// Validate FHIR JSON as one of this service's types.
+    pub fn validate(&self, json: &str) -> Result<Validated, ApiError> {
+        Ok(corridor_fhir::validate(json, &self.accepted, &self.limits)?)
+    }
+
+    async fn create_unaudited(
+        &self,
+        json: &str,
+        if_none_exist: &str,
+        key: Option<&str>,
+    ) -> Result<WriteResult, ApiError> {
+        if let Some(resource_type) = json_of(json)["resourceType"].as_str() {
+            self.may_write(resource_type)?;
+        }
         let mut resource = self.validate(json)?;
         let caller = auth::require(&resource.resource_type, Interaction::Create)?;
         self.stamp(&caller, &mut resource);
@@ -347,14 +562,18 @@ impl Resources {
         Ok(result)
     }
 
-    pub async fn read(&self, resource_type: &str, id: &str) -> Result<pb::Resource, ApiError> {
+    async fn read_unaudited(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<pb::Resource, ApiError> {
         let caller = auth::require(resource_type, Interaction::Read)?;
         self.check_readable_or_gone(&caller, resource_type, id)
             .await?;
         Ok(to_proto(&self.store.read(resource_type, id).await?))
     }
 
-    pub async fn vread(
+    async fn vread_unaudited(
         &self,
         resource_type: &str,
         id: &str,
@@ -368,7 +587,7 @@ impl Resources {
         ))
     }
 
-    pub async fn update(
+    async fn update_unaudited(
         &self,
         resource_type: &str,
         id: &str,
@@ -376,6 +595,7 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
+        self.may_write(resource_type)?;
         let mut resource = self.validate(json)?;
         let caller = auth::require(resource_type, Interaction::Update)?;
         caller.require(&resource.resource_type, Interaction::Update)?;
@@ -388,13 +608,14 @@ impl Resources {
             .await?)
     }
 
-    pub async fn delete(
+    async fn delete_unaudited(
         &self,
         resource_type: &str,
         id: &str,
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
+        self.may_write(resource_type)?;
         let caller = auth::require(resource_type, Interaction::Delete)?;
         self.check_writable(&caller, resource_type, id).await?;
         if let Some(guard) = &self.guard {
@@ -406,7 +627,7 @@ impl Resources {
             .await?)
     }
 
-    pub async fn history(
+    async fn history_unaudited(
         &self,
         resource_type: &str,
         id: &str,
@@ -423,7 +644,7 @@ impl Resources {
         Ok(to_bundle(page))
     }
 
-    pub async fn search(
+    async fn search_unaudited(
         &self,
         resource_type: &str,
         params: &[pb::SearchParameter],
@@ -543,6 +764,18 @@ fn in_entry_error(index: usize, err: ApiError) -> ApiError {
         ApiError::Forbidden(issue) => ApiError::Forbidden(crate::error::in_entry(index, issue)),
         ApiError::NotFound(issue) => ApiError::NotFound(crate::error::in_entry(index, issue)),
         other => other,
+    }
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// Add the Patients of every resource of a Bundle (FHIR JSON) to `record`.
+fn record_patients(record: &mut crate::audit::Record, bundle: &str) {
+    let bundle = json_of(bundle);
+    for entry in bundle["entry"].as_array().into_iter().flatten() {
+        record.patient_of(&entry["resource"]);
     }
 }
 

@@ -123,6 +123,10 @@ impl Application {
         });
         let resources = Resources::new(store, config.service.limits)
             .with_policy(policy)
+            .with_audit(Arc::new(corridor_runtime::identity::IdentityAudit {
+                link: identity.clone(),
+                source: "encounters",
+            }))
             .with_guard(link.clone())
             .with_resolver(link.clone())
             .with_merges(link, RESOURCES);
@@ -275,13 +279,16 @@ corridor_runtime::fhir_service! {
         ) -> Result<Response<pb::EverythingResponse>, Status> {
             require("Patient", Interaction::Read)?;
             require("Encounter", Interaction::Read)?;
-            let bundle = everything::everything(
+            let found = everything::everything(
                 &self.resources,
                 &self.identity,
                 self.referrals.as_ref(),
                 request.get_ref(),
             )
-            .await?;
+            .await;
+            let mut record = corridor_runtime::audit::Record::new("R", "$everything");
+            record.entity(format!("Patient/{}", request.get_ref().patient_id.trim()));
+            let bundle = self.resources.audited(record, found).await?;
             Ok(Response::new(pb::EverythingResponse {
                 bundle: Some(bundle),
             }))
@@ -293,8 +300,14 @@ corridor_runtime::fhir_service! {
         ) -> Result<Response<pb::SendMessageResponse>, Status> {
             require("Communication", Interaction::Create)?;
             let key = idempotency_key(&request)?;
-            let (result, message) =
-                channel::send(&self.resources, request.get_ref(), key.as_deref()).await?;
+            let sent = channel::send(&self.resources, request.get_ref(), key.as_deref()).await;
+            let mut record = corridor_runtime::audit::Record::new("C", "$send-message");
+            record.entity(format!("Encounter/{}", request.get_ref().encounter_id));
+            if let Ok((result, _)) = &sent {
+                record.entity(format!("Communication/{}", result.stored.id));
+                record.patient_of(&serde_json::from_str(&result.stored.json).unwrap_or_default());
+            }
+            let (result, message) = self.resources.audited(record, sent).await?;
             tracing::info!(encounter = %request.get_ref().encounter_id, sequence = message.sequence, replayed = result.replayed, "message");
             Ok(respond(
                 pb::SendMessageResponse {
@@ -311,13 +324,16 @@ corridor_runtime::fhir_service! {
             request: Request<pb::OpenChannelRequest>,
         ) -> Result<Response<Self::OpenChannelStream>, Status> {
             require("Communication", Interaction::Read)?;
-            let stream = channel::open(
+            let opened = channel::open(
                 &self.resources,
                 request.get_ref(),
                 self.reader_limits,
                 self.shutdown.clone(),
             )
-            .await?;
+            .await;
+            let mut record = corridor_runtime::audit::Record::new("R", "$open-channel");
+            record.entity(format!("Encounter/{}", request.get_ref().encounter_id));
+            let stream = self.resources.audited(record, opened).await?;
             Ok(Response::new(stream))
         }
     }

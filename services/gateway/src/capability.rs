@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use crate::backends::Owner;
 use crate::operations::OPERATIONS;
 
-/// Types that are written only through operations (a referral's Task
-/// changes through `$transition`, never by a plain write).
-const READ_ONLY: [&str; 1] = ["Task"];
+/// Types that are never written by a plain write: a referral's Task
+/// changes through `$transition`, and AuditEvents are written only by the
+/// node.
+const READ_ONLY: [&str; 2] = ["Task", "AuditEvent"];
 
 /// The search parameters every type takes besides its own.
 const COMMON: [(&str, &str, &str); 2] = [

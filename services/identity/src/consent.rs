@@ -296,6 +296,12 @@ impl Guard for ConsentGuard {
     fn check<'a>(&'a self, resources: &'a [&'a Validated]) -> Check<'a> {
         Box::pin(async move {
             for (index, resource) in resources.iter().enumerate() {
+                if resource.resource_type == "AuditEvent" {
+                    return Err(Refusal {
+                        index,
+                        error: audit_events_are_the_nodes(),
+                    });
+                }
                 if resource.resource_type == "Consent" {
                     self.check_one(index, resource).await?;
                 }
@@ -303,11 +309,36 @@ impl Guard for ConsentGuard {
             Ok(())
         })
     }
+
+    fn may_delete(&self, resource_type: &str) -> Result<(), ApiError> {
+        self.may_write(resource_type)
+    }
+
+    fn may_write(&self, resource_type: &str) -> Result<(), ApiError> {
+        if resource_type == "AuditEvent" {
+            return Err(audit_events_are_the_nodes());
+        }
+        Ok(())
+    }
+}
+
+/// The refusal of any write of an AuditEvent through the API, even the
+/// node operator's: the audit trail is written only by the node, and never
+/// changed.
+fn audit_events_are_the_nodes() -> ApiError {
+    ApiError::Forbidden(
+        Issue::new(
+            "forbidden",
+            "AuditEvents are written by the node itself and can never be created, changed or deleted through the API",
+        )
+        .at("AuditEvent"),
+    )
 }
 
 /// Who may see and change Consents: the organization that recorded one, and
-/// those it names. Patients, Organizations and Practitioners are the shared
-/// registry: every partner with the scope sees them.
+/// those it names. AuditEvents: the organization that made the access.
+/// Patients, Organizations and Practitioners are the shared registry: every
+/// partner with the scope sees them.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityPolicy;
 
@@ -320,6 +351,17 @@ impl IdentityPolicy {
 impl Policy for IdentityPolicy {
     fn readable<'a>(&'a self, caller: &'a Caller, resource_type: &'a str) -> Deciding<'a> {
         Box::pin(async move {
+            if resource_type == "AuditEvent" {
+                // A partner sees the record of its own accesses; the node's
+                // operator sees every one.
+                return Ok(Some(Access {
+                    any_of: vec![Condition::Refers {
+                        param: "agent",
+                        references: vec![caller.organization.clone()],
+                    }],
+                    none_of: Vec::new(),
+                }));
+            }
             Ok((resource_type == "Consent").then(|| Access {
                 any_of: vec![
                     Condition::Refers {

@@ -30,6 +30,7 @@ use corridor_runtime::{ServiceConfig, Shutdown};
 use corridor_store::{Store, StoreError};
 use tokio::net::TcpListener;
 
+pub mod audit;
 pub mod consent;
 pub mod matcher;
 pub mod mpi;
@@ -94,9 +95,14 @@ impl Application {
         let store = Store::connect(&config.store, RESOURCES).await?;
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;
+        let store_for_audit = store.clone();
         let resources = Resources::new(store.clone(), config.limits)
             .with_guard(Arc::new(consent::ConsentGuard { store }))
-            .with_policy(consent::IdentityPolicy::shared());
+            .with_policy(consent::IdentityPolicy::shared())
+            .with_audit(Arc::new(corridor_runtime::audit::StoreAudit {
+                store: store_for_audit,
+                source: "identity",
+            }));
         Ok(Self {
             listener,
             local_addr,
@@ -161,6 +167,24 @@ struct Identity {
     tokens: tokens::Tokens,
 }
 
+impl Identity {
+    /// `result` of an operation, audited as `action` `subtype` about
+    /// `entities` (see `corridor_runtime::audit`).
+    async fn audited<T>(
+        &self,
+        action: &'static str,
+        subtype: &str,
+        entities: &[&str],
+        result: Result<T, corridor_runtime::ApiError>,
+    ) -> Result<T, corridor_runtime::ApiError> {
+        let mut record = corridor_runtime::audit::Record::new(action, subtype);
+        for entity in entities {
+            record.entity(format!("Patient/{}", entity.trim()));
+        }
+        self.resources.audited(record, result).await
+    }
+}
+
 fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status> {
     Ok(mpi::Decider::new(decided_by, reason)?)
 }
@@ -172,14 +196,24 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::RegisterClientRequest>,
         ) -> Result<tonic::Response<pb::RegisterClientResponse>, tonic::Status> {
             let caller = corridor_runtime::auth::require_admin("register clients")?;
-            Ok(tonic::Response::new(self.tokens.register(request.into_inner(), &caller.client_id).await?))
+            let registered = self.tokens.register(request.into_inner(), &caller.client_id).await;
+            let mut record = corridor_runtime::audit::Record::new("C", "$register-client");
+            if let Ok(done) = &registered {
+                record.query = Some(format!("client_id={}", done.client_id));
+            }
+            Ok(tonic::Response::new(self.resources.audited(record, registered).await?))
         }
 
         async fn token(
             &self,
             request: tonic::Request<pb::TokenRequest>,
         ) -> Result<tonic::Response<pb::TokenResponse>, tonic::Status> {
-            Ok(tonic::Response::new(self.tokens.token(request.into_inner()).await?))
+            // No caller yet: the agent is the client the assertion names.
+            let req = request.into_inner();
+            let client = corridor_auth::tokens::assertion_client(&req.client_assertion).unwrap_or_default();
+            let issued = self.tokens.token(req).await;
+            self.tokens.audit_issue(&client, &issued).await?;
+            Ok(tonic::Response::new(issued?))
         }
 
         async fn jwks(
@@ -190,6 +224,15 @@ corridor_runtime::fhir_service! {
                 jwks: self.tokens.jwks(),
                 issuer: self.tokens.settings().issuer.clone(),
             }))
+        }
+
+        async fn record_audit(
+            &self,
+            request: tonic::Request<pb::RecordAuditRequest>,
+        ) -> Result<tonic::Response<pb::RecordAuditResponse>, tonic::Status> {
+            let caller = corridor_runtime::auth::current()?;
+            let id = audit::record(self.resources.store(), &caller, request.into_inner()).await?;
+            Ok(tonic::Response::new(pb::RecordAuditResponse { id }))
         }
 
         async fn consent_decision(
@@ -214,11 +257,26 @@ corridor_runtime::fhir_service! {
         ) -> Result<tonic::Response<pb::MatchResponse>, tonic::Status> {
             corridor_runtime::auth::require("Patient", Interaction::Search)?;
             let req = request.into_inner();
-            let validated = self.resources.validate(&req.resource)?;
-            let (bundle, total) = self
-                .matcher
-                .r#match(validated, req.count, req.only_certain_matches)
-                .await?;
+            let found = async {
+                let validated = self.resources.validate(&req.resource)?;
+                self.matcher
+                    .r#match(validated, req.count, req.only_certain_matches)
+                    .await
+            }
+            .await;
+            let candidates: Vec<String> = found
+                .as_ref()
+                .map(|(bundle, _)| {
+                    bundle["entry"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+            let (bundle, total) = self.audited("E", "$match", &candidates, found).await?;
             tracing::info!(candidates = total, "match");
             Ok(tonic::Response::new(pb::MatchResponse {
                 bundle: Some(corridor_proto::fhir::v1::Bundle {
@@ -236,7 +294,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let (a, b) = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by).await?;
+            let done = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by).await;
+            let (a, b) = self.audited("U", "$link", &[&req.patient_id, &req.other_id], done).await?;
             tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "link");
             Ok(tonic::Response::new(pb::LinkResponse {
                 patient: Some(to_proto(&a)),
@@ -251,7 +310,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let (a, b) = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by).await?;
+            let done = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by).await;
+            let (a, b) = self.audited("U", "$unlink", &[&req.patient_id, &req.other_id], done).await?;
             tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "unlink");
             Ok(tonic::Response::new(pb::UnlinkResponse {
                 patient: Some(to_proto(&a)),
@@ -266,7 +326,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let (source, target) = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by).await?;
+            let done = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by).await;
+            let (source, target) = self.audited("U", "$merge", &[&req.source_id, &req.target_id], done).await?;
             tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "merge");
             Ok(tonic::Response::new(pb::MergeResponse {
                 source: Some(to_proto(&source)),
@@ -281,7 +342,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let (source, target) = self.mpi.unmerge(req.source_id.trim(), &by).await?;
+            let done = self.mpi.unmerge(req.source_id.trim(), &by).await;
+            let (source, target) = self.audited("U", "$unmerge", &[&req.source_id], done).await?;
             tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "unmerge");
             Ok(tonic::Response::new(pb::UnmergeResponse {
                 source: Some(to_proto(&source)),
@@ -294,7 +356,8 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::ListReviewsRequest>,
         ) -> Result<tonic::Response<pb::ListReviewsResponse>, tonic::Status> {
             corridor_runtime::auth::require("Patient", Interaction::Search)?;
-            let answer = review::list(self.resources.store(), request.into_inner()).await?;
+            let listed = review::list(self.resources.store(), request.into_inner()).await;
+            let answer = self.audited("E", "$list-reviews", &[], listed).await?;
             Ok(tonic::Response::new(answer))
         }
 
@@ -303,7 +366,12 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::DecideReviewRequest>,
         ) -> Result<tonic::Response<pb::DecideReviewResponse>, tonic::Status> {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
-            let answer = review::decide(self.resources.store(), &self.mpi, request.into_inner()).await?;
+            let req = request.into_inner();
+            let ids = [req.patient_id.clone(), req.candidate_id.clone()];
+            let decided = review::decide(self.resources.store(), &self.mpi, req).await;
+            let answer = self
+                .audited("U", "$decide-review", &[&ids[0], &ids[1]], decided)
+                .await?;
             Ok(tonic::Response::new(answer))
         }
 

@@ -74,6 +74,46 @@ const CONSENT: &[SearchParam] = &[
     param("date", ParamKind::Date, &["dateTime"]),
 ];
 
+// AuditEvent: every access on the node, kept here (see corridor_runtime::audit).
+const AUDIT_EVENT: &[SearchParam] = &[
+    param(
+        "entity",
+        ParamKind::Reference(&[
+            "Patient",
+            "Encounter",
+            "Observation",
+            "Condition",
+            "Communication",
+            "Immunization",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "DocumentReference",
+            "ServiceRequest",
+            "Task",
+            "Organization",
+            "Practitioner",
+            "Consent",
+        ]),
+        &["entity.what"],
+    ),
+    param(
+        "patient",
+        ParamKind::Reference(&["Patient"]),
+        &["entity.what"],
+    ),
+    param(
+        "agent",
+        ParamKind::Reference(&["Organization"]),
+        &["agent.who"],
+    ),
+    param("altid", ParamKind::Token, &["agent.altId"]),
+    param("date", ParamKind::Date, &["recorded"]),
+    param("action", ParamKind::Token, &["action"]),
+    param("outcome", ParamKind::Token, &["outcome"]),
+    param("subtype", ParamKind::Token, &["subtype"]),
+    param("type", ParamKind::Token, &["type"]),
+];
+
 /// The types the identity service owns.
 pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -102,6 +142,13 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         resource_type: "Consent",
         params: CONSENT,
+        sortable: &["date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "AuditEvent",
+        params: AUDIT_EVENT,
         sortable: &["date"],
         announce: None,
         keys: None,

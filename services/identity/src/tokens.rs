@@ -245,6 +245,39 @@ impl Tokens {
     }
 }
 
+impl Tokens {
+    /// Audit a token request of `client` (as its assertion names it):
+    /// issued or refused. A request that cannot be audited is refused.
+    pub async fn audit_issue(
+        &self,
+        client: &str,
+        result: &Result<pb::TokenResponse, ApiError>,
+    ) -> Result<(), ApiError> {
+        let organization = match self.store.client(client).await {
+            Ok(Some(registered)) => registered.organization,
+            _ => String::new(),
+        };
+        let mut record = corridor_runtime::audit::Record::new("E", "$token").ended(result);
+        if let Ok(token) = result {
+            record.query = Some(format!("scope={}", token.scope));
+        }
+        let event = corridor_runtime::audit::event_of(
+            &corridor_runtime::audit::Agent {
+                organization: &organization,
+                client_id: if client.is_empty() { "unknown" } else { client },
+                jurisdiction: &self.settings.jurisdiction,
+                break_glass: None,
+            },
+            &record,
+            "identity",
+        );
+        match self.store.create(&event, None, None).await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(corridor_runtime::audit::unaudited(&err.into())),
+        }
+    }
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -107,6 +107,12 @@ impl Application {
                 identity: identity.clone(),
             }))
             .with_policy(std::sync::Arc::new(links::ReferralsPolicy))
+            .with_audit(std::sync::Arc::new(
+                corridor_runtime::identity::IdentityAudit {
+                    link: identity.clone(),
+                    source: "referrals",
+                },
+            ))
             .with_resolver(std::sync::Arc::new(identity.clone()))
             .with_merges(std::sync::Arc::new(identity.clone()), RESOURCES);
         Ok(Self {
@@ -172,7 +178,7 @@ corridor_runtime::fhir_service! {
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let req = request.get_ref();
-            let result = referral::create(
+            let made = referral::create(
                 &self.resources,
                 &self.identity,
                 &caller,
@@ -180,7 +186,15 @@ corridor_runtime::fhir_service! {
                 req.draft,
                 key.as_deref(),
             )
-            .await?;
+            .await;
+            let mut record = corridor_runtime::audit::Record::new("C", "$refer");
+            if let Ok(done) = &made {
+                for entry in &done.entries {
+                    record.entity(format!("{}/{}", entry.stored.resource_type, entry.stored.id));
+                    record.patient_of(&serde_json::from_str(&entry.stored.json).unwrap_or_default());
+                }
+            }
+            let result = self.resources.audited(record, made).await?;
             let (service_request, task) = match result.entries.as_slice() {
                 [sr, task] => (to_proto(&sr.stored), to_proto(&task.stored)),
                 _ => return Err(ApiError::Invalid(Issue::new("exception", "a referral is two resources")).into()),
@@ -202,14 +216,20 @@ corridor_runtime::fhir_service! {
             require("Task", Interaction::Update)?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
-            let result = referral::transition(
+            let moved = referral::transition(
                 &self.resources,
                 &self.encounters,
                 &caller,
                 request.get_ref(),
                 key.as_deref(),
             )
-            .await?;
+            .await;
+            let mut record = corridor_runtime::audit::Record::new("U", "$transition");
+            record.entity(format!("Task/{}", request.get_ref().task_id));
+            if let Ok(done) = &moved {
+                record.patient_of(&serde_json::from_str(&done.stored.json).unwrap_or_default());
+            }
+            let result = self.resources.audited(record, moved).await?;
             tracing::info!(task = %result.stored.id, version = result.stored.version, status = %request.get_ref().status, replayed = result.replayed, "transition");
             Ok(respond(
                 pb::TransitionResponse {

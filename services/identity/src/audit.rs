@@ -1,0 +1,84 @@
+//! The node's audit trail is kept here: identity's own accesses are
+//! written by its `Resources` (through `corridor_runtime::audit::StoreAudit`),
+//! and the other services send theirs with `RecordAudit` ([`record`]).
+
+use corridor_fhir::Issue;
+use corridor_proto::identity::v1 as pb;
+use corridor_runtime::ApiError;
+use corridor_runtime::audit::{self, Outcome, Record};
+use corridor_runtime::auth::Caller;
+use corridor_store::Store;
+
+/// The services that report accesses to identity.
+const SOURCES: &[&str] = &["encounters", "referrals"];
+
+fn invalid(at: &str, text: String) -> ApiError {
+    ApiError::Invalid(Issue::new("invalid", text).at(at.to_owned()))
+}
+
+/// Store the AuditEvent of `caller`'s access that another service reports;
+/// its id.
+pub async fn record(
+    store: &Store,
+    caller: &Caller,
+    req: pb::RecordAuditRequest,
+) -> Result<String, ApiError> {
+    let action = match req.action.as_str() {
+        "C" => "C",
+        "R" => "R",
+        "U" => "U",
+        "D" => "D",
+        "E" => "E",
+        other => {
+            return Err(invalid(
+                "action",
+                format!("action is C, R, U, D or E, not '{other}'"),
+            ));
+        }
+    };
+    let outcome = match req.outcome.as_str() {
+        "0" => Outcome::Success,
+        "4" => Outcome::Refused,
+        "8" => Outcome::Failed,
+        other => {
+            return Err(invalid(
+                "outcome",
+                format!("outcome is 0, 4 or 8, not '{other}'"),
+            ));
+        }
+    };
+    let Some(source) = SOURCES.iter().find(|s| **s == req.source) else {
+        return Err(invalid(
+            "source",
+            format!(
+                "source is one of {}, not '{}'",
+                SOURCES.join(", "),
+                req.source
+            ),
+        ));
+    };
+    if req.subtype.trim().is_empty() {
+        return Err(invalid(
+            "subtype",
+            "say which interaction or operation it was".to_owned(),
+        ));
+    }
+    let mut record = Record::new(action, req.subtype.trim());
+    for entity in &req.entities {
+        let valid = entity
+            .split_once('/')
+            .is_some_and(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'));
+        if !valid {
+            return Err(invalid(
+                "entities",
+                format!("an entity is Type/id, not '{entity}'"),
+            ));
+        }
+        record.entity(entity.clone());
+    }
+    record.query = Some(req.query).filter(|q| !q.is_empty());
+    record.outcome = outcome;
+    record.outcome_text = Some(req.outcome_text).filter(|t| !t.is_empty());
+    let event = audit::event(caller, &record, source);
+    Ok(store.create(&event, None, None).await?.stored.id)
+}
