@@ -325,8 +325,6 @@ impl Resources {
         Ok(requests)
     }
 
-    /// Apply checked transaction entries atomically; the result and its
-    /// `transaction-response` Bundle.
     async fn transaction_unaudited(
         &self,
         requests: &[TxRequest],
@@ -347,13 +345,7 @@ impl Resources {
             };
             caller
                 .require(resource_type, interaction)
-                .map_err(|e| match e {
-                    ApiError::Forbidden(mut issue) => {
-                        issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
-                        ApiError::Forbidden(issue)
-                    }
-                    other => other,
-                })?;
+                .map_err(|e| in_entry_error(index, e))?;
             match request {
                 TxRequest::Update { id, .. } | TxRequest::Delete { id, .. } => {
                     self.check_writable(&caller, resource_type, id)

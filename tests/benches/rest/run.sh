@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # REST gateway throughput and latency with wrk: Patient creates (POST) and
-# reads (GET by id) through the gateway of a release node, on PostgreSQL
+# reads (GET by id) as the node's operator, and Encounter reads (GET by id)
+# as a partner (each one an access decision, asked of identity and
+# referrals, and an audit record) through the gateway of a release node, on
+# PostgreSQL
 # (CORRIDOR_TEST_POSTGRES_URL, a fresh database made for the run) or, with
 # REST_BACKEND=sqlite, on SQLite. Prints wrk's figures; asserts nothing.
 # Settings: REST_SECONDS (20 per run), REST_CONNECTIONS (8).
@@ -60,4 +63,20 @@ import json, sys
 for e in json.load(sys.stdin).get("entry", []): print(e["resource"]["id"])' > "$work/ids"
 echo "== reads: GET /fhir/Patient/[id] over $(wc -l < "$work/ids") Patients"
 IDS_FILE="$work/ids" wrk -t2 -c"$connections" -d"${seconds}s" --latency "${auth[@]}" -s tests/benches/rest/read.lua "http://127.0.0.1:$p4" \
+    | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%|Latency "
+
+# A partner reading the Encounters it wrote: every read asks identity
+# (Consent) and referrals (referred patients), and is audited in identity.
+org="$(curl -sf "${auth[@]}" -X POST "$base/Organization" -H 'Content-Type: application/fhir+json' \
+    -d '{"resourceType":"Organization","name":"Bench clinic"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+partner=(-H "Authorization: Bearer $(env "${env[@]}" "$root/target/release/corridor" token --organization "Organization/$org")")
+patient="$(head -1 "$work/ids")"
+for _ in $(seq 1 200); do
+    curl -sf "${partner[@]}" -X POST "$base/Encounter" -H 'Content-Type: application/fhir+json' \
+        -d '{"resourceType":"Encounter","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"VR"},"subject":{"reference":"Patient/'"$patient"'"}}' \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' >> "$work/encounters"
+done
+echo "== partner reads: GET /fhir/Encounter/[id] over $(wc -l < "$work/encounters") Encounters (access decision + audit)"
+IDS_FILE="$work/encounters" READ_PATH=/fhir/Encounter/ wrk -t2 -c"$connections" -d"${seconds}s" --latency "${partner[@]}" \
+    -s tests/benches/rest/read.lua "http://127.0.0.1:$p4" \
     | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%|Latency "
