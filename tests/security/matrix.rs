@@ -649,6 +649,33 @@ async fn referrals_and_consents_are_seen_only_by_those_they_name(backend: Backen
             );
         }
     }
+    // Nobody writes a referral in another organization's name.
+    let spoofed = service_request(
+        &Parties {
+            ngo: w.ngo_a.org.clone(),
+            hospital: w.hospital_1.org.clone(),
+        },
+        &format!("Patient/{}", w.patients[2]),
+    );
+    let err = w
+        .node
+        .referrals
+        .client
+        .clone()
+        .create(with_token(
+            &w.ngo_b.token,
+            refpb::CreateRequest {
+                resource: spoofed.to_string(),
+                if_none_exist: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "NGO B writes NGO A's referral: {err:?}"
+    );
     // Consents: the organization that recorded them, and those they name.
     let expected_consents = [3, 0, 1, 1];
     for (party, expected) in w.parties().into_iter().zip(expected_consents) {

@@ -731,6 +731,109 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_a_configured_key_or_a_real_jurisdiction() {
+        let dir = std::env::temp_dir().join(format!("corridor-prod-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_text = dir.display().to_string();
+        let err = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--environment",
+            "production",
+            "--jurisdiction",
+            "IT",
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("CORRIDOR_SIGNING_KEY_FILE"), "{err}");
+        assert!(
+            !dir.join("signing-key.pem").exists(),
+            "no development key is made in production"
+        );
+        let key = dir.join("node-key.pem");
+        std::fs::write(
+            &key,
+            corridor_auth::keys::SigningKey::generate_pkcs8_pem().unwrap(),
+        )
+        .unwrap();
+        let key_text = key.display().to_string();
+        let err = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--environment",
+            "production",
+            "--signing-key-file",
+            &key_text,
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("CORRIDOR_JURISDICTION"), "{err}");
+        let node = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--environment",
+            "production",
+            "--signing-key-file",
+            &key_text,
+            "--jurisdiction",
+            "IT",
+        ])
+        .validate()
+        .unwrap();
+        assert!(!node.tokens.unwrap().development);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[derive(Debug, Parser)]
+    struct TokenOnly {
+        #[command(flatten)]
+        args: TokenArgs,
+    }
+
+    #[test]
+    fn corridor_token_signs_what_the_node_verifies_for_the_organization_asked() {
+        let dir = std::env::temp_dir().join(format!("corridor-cli-{}", std::process::id()));
+        let dir_text = dir.display().to_string();
+        let token = TokenOnly::parse_from([
+            "token",
+            "--organization",
+            "Organization/ngo",
+            "--scope",
+            "system/Patient.rs",
+            "--data-dir",
+            &dir_text,
+        ])
+        .args
+        .mint()
+        .unwrap();
+        let settings = serve_args(&["--data-dir", &dir_text])
+            .validate()
+            .unwrap()
+            .tokens
+            .unwrap()
+            .settings;
+        let claims = corridor_auth::Verifier::for_node(&settings.jwks(), &settings.issuer)
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+        assert_eq!(claims.organization, "Organization/ngo");
+        assert_eq!(claims.scope, "system/Patient.rs");
+        assert!(!claims.admin, "an operator's token only when asked");
+        let err = TokenOnly::parse_from([
+            "token",
+            "--organization",
+            "Patient/x",
+            "--data-dir",
+            &dir_text,
+        ])
+        .args
+        .mint()
+        .unwrap_err();
+        assert!(err.contains("--organization"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn a_development_signing_key_is_made_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("corridor-key-{}", std::process::id()));
         let dir_text = dir.display().to_string();

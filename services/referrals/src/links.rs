@@ -86,6 +86,29 @@ impl Guard for ReferralsGuard {
                     error: task_refused(),
                 });
             }
+            // A partner writes only referrals it takes part in, so that none
+            // is made in another organization's name (the operator may).
+            let caller = corridor_runtime::auth::current()
+                .map_err(|error| corridor_runtime::resources::Refusal { index: 0, error })?;
+            if !caller.admin {
+                for (index, resource) in resources.iter().enumerate() {
+                    if !takes_part(resource, &caller.organization) {
+                        return Err(corridor_runtime::resources::Refusal {
+                            index,
+                            error: ApiError::Forbidden(
+                                Issue::new(
+                                    "forbidden",
+                                    format!(
+                                        "a ServiceRequest written by {} must name it as requester or performer",
+                                        caller.organization
+                                    ),
+                                )
+                                .at("ServiceRequest.requester"),
+                            ),
+                        });
+                    }
+                }
+            }
             self.identity.check(resources).await
         })
     }
@@ -97,6 +120,18 @@ impl Guard for ReferralsGuard {
             Ok(())
         }
     }
+}
+
+/// Whether `resource` names `organization` as requester or performer.
+fn takes_part(resource: &Validated, organization: &str) -> bool {
+    let named = |value: Option<&serde_json::Value>| {
+        value.is_some_and(|v| {
+            v["reference"] == organization
+                || v.as_array()
+                    .is_some_and(|a| a.iter().any(|p| p["reference"] == organization))
+        })
+    };
+    named(resource.object.get("requester")) || named(resource.object.get("performer"))
 }
 
 /// Who may see and change referrals: only the organizations that take part
