@@ -526,6 +526,13 @@ async fn the_rest_gateway_answers_401_with_an_operation_outcome_without_a_token(
     )
     .await;
     assert_eq!(metadata.status, reqwest::StatusCode::OK);
+    // ... and says how to get a token.
+    let security = &metadata.body["rest"][0]["security"];
+    assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    assert_eq!(
+        security["extension"][0]["extension"][0]["valueUri"],
+        rest.url("token")
+    );
     let denied = rest
         .send(
             reqwest::Method::POST,

@@ -97,10 +97,13 @@ impl Record {
         }
     }
 
-    /// Add `reference` (`Type/id`) once.
+    /// Add `reference` (`Type/id`) once; one without an id adds nothing.
     pub fn entity(&mut self, reference: impl Into<String>) {
         let reference = reference.into();
-        if !reference.is_empty() && !self.entities.contains(&reference) {
+        let has_id = reference
+            .split_once('/')
+            .is_some_and(|(t, id)| !t.is_empty() && !id.trim().is_empty());
+        if has_id && !self.entities.contains(&reference) {
             self.entities.push(reference);
         }
     }
@@ -306,6 +309,16 @@ mod tests {
             base64(b"Encounter?patient=Patient/1"),
             "RW5jb3VudGVyP3BhdGllbnQ9UGF0aWVudC8x"
         );
+    }
+
+    #[test]
+    fn an_entity_is_recorded_once_and_only_with_an_id() {
+        let mut record = Record::new("R", "read");
+        record.entity("Patient/p1");
+        record.entity("Patient/p1");
+        record.entity("Patient/");
+        record.entity("");
+        assert_eq!(record.entities, ["Patient/p1"]);
     }
 
     #[test]

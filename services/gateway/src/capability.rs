@@ -99,7 +99,20 @@ pub fn statement(base: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Transactions whose entries all belong to one service (identity: Patient, Organization, Practitioner; encounters: the clinical record; referrals: ServiceRequest) are atomic. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient.",
+            "documentation": "Transactions whose entries all belong to one service (identity: Patient, Organization, Practitioner, Consent; encounters: the clinical record; referrals: ServiceRequest) are atomic. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient.",
+            // SMART Backend Services: every request but this statement,
+            // discovery and the token endpoint needs a bearer token.
+            "security": {
+                "cors": false,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}]}],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": format!("{base}/token")}],
+                }],
+                "description": "Every request needs Authorization: Bearer <access token>. Partner systems get one with the client-credentials grant and a signed JWT assertion (SMART Backend Services) at the token URL; see .well-known/smart-configuration. What a token's organization may read is decided by its relationship to each record and by the patient's Consent; every access is audited.",
+            },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
         }],
