@@ -174,8 +174,21 @@ impl Resources {
         resource_type: &str,
         id: &str,
     ) -> Result<(), ApiError> {
-        if let Some(access) = self.readable(caller, resource_type).await?
-            && !self.store.is_visible(resource_type, id, &access).await?
+        self.check_readable_with(&mut Decisions::default(), caller, resource_type, id)
+            .await
+    }
+
+    /// [`Resources::check_readable`], asking the policy at most once per
+    /// type for all the checks that share `decisions` (one request's).
+    async fn check_readable_with(
+        &self,
+        decisions: &mut Decisions,
+        caller: &auth::Caller,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(access) = decisions.readable(self, caller, resource_type).await?
+            && !self.store.is_visible(resource_type, id, access).await?
         {
             return Err(hidden(resource_type, id));
         }
@@ -187,6 +200,7 @@ impl Resources {
     /// not exist is left to the store to refuse.
     async fn check_writable(
         &self,
+        decisions: &mut Decisions,
         caller: &auth::Caller,
         resource_type: &str,
         id: &str,
@@ -199,10 +213,11 @@ impl Resources {
             Err(StoreError::NotFound { .. } | StoreError::Deleted { .. }) => false,
             Err(err) => return Err(err.into()),
         };
+        self.check_readable_with(decisions, caller, resource_type, id)
+            .await?;
         if !exists {
-            return self.check_readable(caller, resource_type, id).await;
+            return Ok(());
         }
-        self.check_readable(caller, resource_type, id).await?;
         if let Some(access) = policy.writable(caller, resource_type)
             && !self.store.is_visible(resource_type, id, &access).await?
         {
@@ -331,6 +346,7 @@ impl Resources {
         key: Option<&str>,
     ) -> Result<(TxResult, pb::Bundle), ApiError> {
         let caller = auth::current()?;
+        let mut decisions = Decisions::default();
         let mut written = Vec::new();
         let mut positions = Vec::new();
         for (index, request) in requests.iter().enumerate() {
@@ -348,7 +364,7 @@ impl Resources {
                 .map_err(|e| in_entry_error(index, e))?;
             match request {
                 TxRequest::Update { id, .. } | TxRequest::Delete { id, .. } => {
-                    self.check_writable(&caller, resource_type, id)
+                    self.check_writable(&mut decisions, &caller, resource_type, id)
                         .await
                         .map_err(|e| in_entry_error(index, e))?;
                 }
@@ -591,7 +607,8 @@ impl Resources {
         let mut resource = self.validate(json)?;
         let caller = auth::require(resource_type, Interaction::Update)?;
         caller.require(&resource.resource_type, Interaction::Update)?;
-        self.check_writable(&caller, resource_type, id).await?;
+        self.check_writable(&mut Decisions::default(), &caller, resource_type, id)
+            .await?;
         self.stamp(&caller, &mut resource);
         self.guard(&[&resource], None).await?;
         Ok(self
@@ -609,7 +626,8 @@ impl Resources {
     ) -> Result<WriteResult, ApiError> {
         self.may_write(resource_type)?;
         let caller = auth::require(resource_type, Interaction::Delete)?;
-        self.check_writable(&caller, resource_type, id).await?;
+        self.check_writable(&mut Decisions::default(), &caller, resource_type, id)
+            .await?;
         if let Some(guard) = &self.guard {
             guard.may_delete(resource_type)?;
         }
@@ -650,7 +668,11 @@ impl Resources {
         if let Some(following) = &self.following {
             params = following.expand(resource_type, params).await?;
         }
-        let access = self.readable(&caller, resource_type).await?;
+        let mut decisions = Decisions::default();
+        let access = decisions
+            .readable(self, &caller, resource_type)
+            .await?
+            .cloned();
         let mut page = self
             .store
             .search_visible(
@@ -660,7 +682,7 @@ impl Resources {
                 access.as_ref(),
             )
             .await?;
-        self.include(&mut page, &caller).await?;
+        self.include(&mut page, &caller, &mut decisions).await?;
         Ok(to_bundle(page))
     }
 
@@ -669,7 +691,12 @@ impl Resources {
     /// resolver. A reference to nothing (or to a deleted resource) adds
     /// nothing, as FHIR allows, and neither does one the caller may not
     /// read.
-    async fn include(&self, page: &mut Page, caller: &auth::Caller) -> Result<(), ApiError> {
+    async fn include(
+        &self,
+        page: &mut Page,
+        caller: &auth::Caller,
+        decisions: &mut Decisions,
+    ) -> Result<(), ApiError> {
         let mut included = Vec::new();
         for reference in std::mem::take(&mut page.includes) {
             let Some((resource_type, id)) = reference.split_once('/') else {
@@ -680,7 +707,7 @@ impl Resources {
             }
             let found = if self.accepted.contains(&resource_type) {
                 if self
-                    .check_readable(caller, resource_type, id)
+                    .check_readable_with(decisions, caller, resource_type, id)
                     .await
                     .is_err()
                 {
@@ -737,6 +764,26 @@ impl Resources {
             },
             ok => ok,
         }
+    }
+}
+
+/// What the policy said a caller may read, by type, for the checks of one
+/// request: each type is decided once, not once per resource.
+#[derive(Debug, Default)]
+struct Decisions(std::collections::HashMap<String, Option<Access>>);
+
+impl Decisions {
+    async fn readable(
+        &mut self,
+        resources: &Resources,
+        caller: &auth::Caller,
+        resource_type: &str,
+    ) -> Result<Option<&Access>, ApiError> {
+        if !self.0.contains_key(resource_type) {
+            let access = resources.readable(caller, resource_type).await?;
+            self.0.insert(resource_type.to_owned(), access);
+        }
+        Ok(self.0.get(resource_type).and_then(Option::as_ref))
     }
 }
 
