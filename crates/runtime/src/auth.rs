@@ -16,7 +16,7 @@
 //! identity's token endpoint and keys); the service names them.
 //!
 //! Keys come from a [`KeySource`]: identity reads its own, the other
-//! services ask identity for its JWKS. An unknown `kid` makes the source
+//! services ask identity for its JWKS through their `IdentityLink`. An unknown `kid` makes the source
 //! be asked again, so a key rotation needs no restart.
 
 use std::collections::HashMap;
@@ -206,62 +206,13 @@ impl KeySource for OwnKeys {
     }
 }
 
-/// The keys identity publishes (its `Jwks` RPC), for every other service.
-#[derive(Debug, Clone)]
-pub struct IdentityKeys {
-    client: corridor_proto::identity::v1::identity_service_client::IdentityServiceClient<
-        tonic::transport::Channel,
-    >,
-    deadline: Duration,
-}
-
-impl IdentityKeys {
-    /// Ask the identity service at `url`, connecting on first use.
-    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        Ok(Self {
-            client:
-                corridor_proto::identity::v1::identity_service_client::IdentityServiceClient::new(
-                    crate::link::channel(url, deadline)?,
-                ),
-            deadline,
-        })
-    }
-}
-
-impl KeySource for IdentityKeys {
-    fn fetch(&self) -> Fetching<'_> {
-        Box::pin(async move {
-            let mut client = self.client.clone();
-            let answer = crate::link::call(
-                "identity",
-                "for the node's token signing keys",
-                self.deadline,
-                corridor_proto::identity::v1::JwksRequest {},
-                |request| async move { client.jwks(request).await },
-            )
-            .await?
-            .ok_or_else(|| {
-                crate::link::unreachable(
-                    "identity",
-                    "for the node's token signing keys",
-                    "it has none",
-                )
-            })?;
-            Ok(Published {
-                jwks: answer.jwks,
-                issuer: answer.issuer,
-            })
-        })
-    }
-}
-
 /// Verifies access tokens against a [`KeySource`], fetching its keys when
 /// first needed and again when a token names a key it does not know.
 pub struct Authenticator {
     source: Arc<dyn KeySource>,
     keys: tokio::sync::Mutex<Option<(Verifier, Instant)>>,
-    verified: Mutex<HashMap<String, Arc<Caller>>>,
-    expiries: Mutex<HashMap<String, u64>>,
+    /// Verified tokens: their expiry (`exp`) and caller.
+    verified: Mutex<HashMap<String, (u64, Arc<Caller>)>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -278,7 +229,6 @@ impl Authenticator {
             source,
             keys: tokio::sync::Mutex::new(None),
             verified: Mutex::new(HashMap::new()),
-            expiries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -297,26 +247,20 @@ impl Authenticator {
     }
 
     fn remembered(&self, token: &str, now: u64) -> Option<Arc<Caller>> {
-        let exp = *lock(&self.expiries).get(token)?;
-        if exp.saturating_add(LEEWAY.as_secs()) <= now {
-            return None;
-        }
-        lock(&self.verified).get(token).cloned()
+        let verified = lock(&self.verified);
+        let (exp, caller) = verified.get(token)?;
+        (exp.saturating_add(LEEWAY.as_secs()) > now).then(|| Arc::clone(caller))
     }
 
     fn remember(&self, token: &str, caller: &Arc<Caller>, exp: u64, now: u64) {
-        let mut expiries = lock(&self.expiries);
         let mut verified = lock(&self.verified);
         if verified.len() >= VERIFIED_CACHE {
-            expiries.retain(|_, e| *e > now);
-            verified.retain(|t, _| expiries.contains_key(t));
+            verified.retain(|_, (e, _)| *e > now);
             if verified.len() >= VERIFIED_CACHE {
-                expiries.clear();
                 verified.clear();
             }
         }
-        expiries.insert(token.to_owned(), exp);
-        verified.insert(token.to_owned(), Arc::clone(caller));
+        verified.insert(token.to_owned(), (exp, Arc::clone(caller)));
     }
 
     /// Fetch the keys now if none are held yet, retrying (every second, at
@@ -428,15 +372,14 @@ const ALWAYS_PUBLIC: &[&str] = &[
 ];
 
 impl Auth {
-    /// A service other than identity: tokens verified against the keys the
-    /// identity service at `url` publishes; no public methods of its own.
-    pub fn from_identity(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        Ok(Self {
-            authenticator: Arc::new(Authenticator::new(Arc::new(IdentityKeys::new(
-                url, deadline,
-            )?))),
+    /// A service other than identity: tokens verified against the keys
+    /// identity publishes, asked through the service's `identity` link; no
+    /// public methods of its own.
+    pub fn from_identity(identity: crate::identity::IdentityLink) -> Self {
+        Self {
+            authenticator: Arc::new(Authenticator::new(Arc::new(identity))),
             public: &[],
-        })
+        }
     }
 
     fn is_public(&self, path: &str) -> bool {

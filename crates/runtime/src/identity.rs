@@ -281,6 +281,30 @@ fn patient_reference(
     }
 }
 
+/// The keys identity publishes (its `Jwks` RPC), against which the other
+/// services verify access tokens.
+impl crate::auth::KeySource for IdentityLink {
+    fn fetch(&self) -> crate::auth::Fetching<'_> {
+        Box::pin(async move {
+            let mut client = self.client.clone();
+            const WHAT: &str = "for the node's token signing keys";
+            let answer = crate::link::call(
+                "identity",
+                WHAT,
+                self.deadline,
+                corridor_proto::identity::v1::JwksRequest {},
+                |request| async move { client.jwks(request).await },
+            )
+            .await?
+            .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it has none"))?;
+            Ok(crate::auth::Published {
+                jwks: answer.jwks,
+                issuer: answer.issuer,
+            })
+        })
+    }
+}
+
 /// Records a service's accesses in identity's audit trail (`RecordAudit`),
 /// as the caller: identity names the agent from the caller's token.
 #[derive(Debug, Clone)]

@@ -112,10 +112,7 @@ impl Application {
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let auth = corridor_runtime::auth::Auth::from_identity(
-            &config.identity_url,
-            config.identity_deadline,
-        )?;
+        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone());
         let link = Arc::new(identity.clone());
         let policy = Arc::new(access::EncountersPolicy {
             identity: identity.clone(),

@@ -100,8 +100,7 @@ impl Application {
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let auth =
-            corridor_runtime::auth::Auth::from_identity(&config.identity_url, config.deadline)?;
+        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone());
         let resources = Resources::new(store, config.service.limits)
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
