@@ -59,6 +59,7 @@ async fn a_client_gets_a_token_over_http_and_a_replay_is_refused(backend: Backen
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: "system/Patient.rs".to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
+            require_certificate: false,
         }))
         .await
         .expect("registered");

@@ -42,6 +42,7 @@ async fn register(app: &IdentityApp, client_id: &str, key: &SigningKey, scopes: 
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: scopes.to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
+            require_certificate: false,
         }))
         .await
         .expect("registered");
@@ -174,6 +175,7 @@ async fn a_client_is_registered_only_with_public_keys_scopes_and_a_known_organiz
         jwks: json!({"keys": [key.jwk]}).to_string(),
         scopes: "system/Patient.rs".to_owned(),
         registered_by: "Practitioner/node-admin".to_owned(),
+        require_certificate: false,
     };
     let cases = [
         (

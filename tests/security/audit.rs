@@ -332,6 +332,7 @@ async fn token_requests_are_audited_issued_or_refused(backend: Backend) {
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: "system/Patient.rs".to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
+            require_certificate: false,
         }))
         .await
         .expect("registered");

@@ -339,6 +339,7 @@ async fn registering_a_client_takes_a_node_operators_token(backend: Backend) {
         jwks: json!({"keys": [key.jwk]}).to_string(),
         scopes: "system/*.cruds".to_owned(),
         registered_by: "Practitioner/node-admin".to_owned(),
+        require_certificate: false,
     };
     // A partner, even one with every scope, may not register clients.
     let err = node
@@ -386,6 +387,7 @@ async fn a_token_from_the_token_endpoint_is_accepted_by_every_service(backend: B
             jwks: json!({"keys": [key.jwk]}).to_string(),
             scopes: "system/Patient.cruds system/Encounter.cruds".to_owned(),
             registered_by: "Practitioner/node-admin".to_owned(),
+            require_certificate: false,
         }))
         .await
         .expect("registered");

@@ -211,6 +211,7 @@ pub fn service_config(db: &TestDatabase, schema: &str) -> ServiceConfig {
         },
         limits: corridor_fhir::Limits::default(),
         shutdown_grace: Duration::from_secs(5),
+        tls: None,
     }
 }
 
@@ -293,6 +294,7 @@ pub fn claims(organization: &str, scope: &str) -> corridor_auth::AccessClaims {
         jurisdiction: settings.jurisdiction.clone(),
         scope: scope.to_owned(),
         admin: false,
+        cnf: None,
     }
 }
 
@@ -310,6 +312,7 @@ pub fn token(organization: &str, scope: &str) -> String {
 pub fn admin_token() -> String {
     sign(&corridor_auth::AccessClaims {
         admin: true,
+        cnf: None,
         sub: "test-operator".to_owned(),
         ..claims(TEST_ORGANIZATION, ALL_SCOPES)
     })

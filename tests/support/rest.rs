@@ -78,6 +78,7 @@ impl RestNode {
                 timeout,
             },
             shutdown_grace: Duration::from_secs(2),
+            tls: None,
         };
         let app = corridor_gateway::Application::build(config)
             .await

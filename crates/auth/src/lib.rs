@@ -18,4 +18,4 @@ pub mod tokens;
 
 pub use keys::{KeyError, NodeKeys};
 pub use scopes::{Interaction, Scopes};
-pub use tokens::{AccessClaims, Assertion, AuthError, ReplayGuard, Verifier};
+pub use tokens::{AccessClaims, Assertion, AuthError, Confirmation, ReplayGuard, Verifier};

@@ -70,6 +70,20 @@ pub struct AccessClaims {
     /// register clients.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    /// The client certificate the token is bound to (RFC 8705), for a
+    /// client registered to require mutual TLS: the token is only good on
+    /// a connection made with that certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The proof-of-possession confirmation of a certificate-bound token
+/// (RFC 8705 section 3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The base64url SHA-256 thumbprint of the client certificate (DER).
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
 }
 
 /// Sign an access token for `claims` with the node's current key.
@@ -271,6 +285,7 @@ mod tests {
             jurisdiction: "IT".to_owned(),
             scope: "system/Patient.rs".to_owned(),
             admin: false,
+            cnf: None,
         }
     }
 

@@ -32,6 +32,7 @@ use corridor_auth::{Interaction, Scopes};
 use corridor_fhir::Issue;
 
 use crate::ApiError;
+use crate::tls::{Peer, Tls};
 
 /// The metadata key of the access token.
 pub const AUTHORIZATION: &str = "authorization";
@@ -61,6 +62,13 @@ pub struct Caller {
     /// The reason of an emergency ("break-glass") read, when the call
     /// states one (metadata `break-glass`).
     pub break_glass: Option<String>,
+    /// What the call's connection proved (see [`crate::tls`]).
+    pub peer: Peer,
+    /// Whether the service runs mutual TLS, so that [`Caller::peer`] is
+    /// known; without it no call can prove it comes from a node service.
+    pub mtls: bool,
+    /// The thumbprint of the client certificate the token is bound to.
+    bound_to: Option<String>,
     token: String,
 }
 
@@ -72,6 +80,7 @@ impl fmt::Debug for Caller {
             .field("scopes", &self.scopes.to_string())
             .field("admin", &self.admin)
             .field("break_glass", &self.break_glass)
+            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +96,9 @@ impl Caller {
             scopes,
             admin: claims.admin,
             break_glass: None,
+            peer: Peer::Anonymous,
+            mtls: false,
+            bound_to: claims.cnf.map(|cnf| cnf.x5t_s256),
             token: token.to_owned(),
         })
     }
@@ -159,6 +171,32 @@ pub fn require_admin(what: &str) -> Result<Arc<Caller>, ApiError> {
         )
         .at(AUTHORIZATION),
     ))
+}
+
+/// The node services the caller's connection proves it is, refused unless
+/// it is one: for the methods only the node's own services call (`what`).
+/// On a node without mutual TLS no caller can prove it, and the call is
+/// let through as `None`: such a node trusts every token holder with
+/// these methods (development; see the README's security section).
+pub fn require_service(what: &str) -> Result<Option<Vec<String>>, ApiError> {
+    let caller = current()?;
+    if !caller.mtls {
+        return Ok(None);
+    }
+    match &caller.peer {
+        Peer::Service(names) => Ok(Some(names.clone())),
+        _ => Err(ApiError::Forbidden(
+            Issue::new(
+                "forbidden",
+                format!(
+                    "only the node's own services may {what}: over mutual TLS with a certificate \
+                     the node CA issued for a service; '{}' did not present one",
+                    caller.client_id
+                ),
+            )
+            .at(AUTHORIZATION),
+        )),
+    }
 }
 
 /// Run `future` as `caller`: what [`AuthLayer`] does for every call, and
@@ -362,6 +400,9 @@ fn bearer(headers: &http::HeaderMap) -> Result<&str, ApiError> {
 pub struct Auth {
     pub authenticator: Arc<Authenticator>,
     pub public: &'static [&'static str],
+    /// The service's mutual TLS, when it runs one: the server is set up
+    /// with it, and each call's [`Peer`] is read from its connection.
+    pub tls: Option<Tls>,
 }
 
 /// The services every Corridor server adds, which anyone may call.
@@ -379,7 +420,52 @@ impl Auth {
         Self {
             authenticator: Arc::new(Authenticator::new(Arc::new(identity))),
             public: &[],
+            tls: None,
         }
+    }
+
+    /// The same, served over `tls` when it is given.
+    #[must_use]
+    pub fn with_tls(self, tls: Option<Tls>) -> Self {
+        Self { tls, ..self }
+    }
+
+    /// The caller a verified token names, with what the connection
+    /// proved; a certificate-bound token (RFC 8705) is refused unless the
+    /// connection presented that certificate, or a node service relays it
+    /// (which checked it at its own edge).
+    fn on_connection(
+        &self,
+        caller: Arc<Caller>,
+        extensions: &http::Extensions,
+    ) -> Result<Arc<Caller>, ApiError> {
+        let Some(tls) = &self.tls else {
+            if caller.bound_to.is_some() {
+                return Err(unauthenticated(
+                    "the token is bound to a client certificate, and this service does not run mutual TLS to see one",
+                ));
+            }
+            return Ok(caller);
+        };
+        let peer = tls.peer(extensions);
+        if let Some(bound) = &caller.bound_to {
+            let holds = match &peer {
+                Peer::Client { thumbprint } => thumbprint == bound,
+                Peer::Service(_) => true,
+                Peer::Anonymous => false,
+            };
+            if !holds {
+                return Err(unauthenticated(format!(
+                    "the token of '{}' is bound to its client certificate (x5t#S256 {bound}); call over mutual TLS with that certificate",
+                    caller.client_id
+                )));
+            }
+        }
+        Ok(Arc::new(Caller {
+            peer,
+            mtls: true,
+            ..(*caller).clone()
+        }))
     }
 
     fn is_public(&self, path: &str) -> bool {
@@ -446,7 +532,11 @@ where
                 Ok(token) => token.to_owned(),
                 Err(err) => return Ok(refusal(request.uri().path(), err)),
             };
-            match auth.authenticator.authenticate(&token).await {
+            let verified = match auth.authenticator.authenticate(&token).await {
+                Ok(caller) => auth.on_connection(caller, request.extensions()),
+                Err(err) => Err(err),
+            };
+            match verified {
                 Ok(caller) => {
                     let caller = match break_glass(request.headers()) {
                         Ok(None) => caller,
@@ -510,6 +600,7 @@ mod tests {
             jurisdiction: "DE".to_owned(),
             scope: scope.to_owned(),
             admin: false,
+            cnf: None,
         }
     }
 

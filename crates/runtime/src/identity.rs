@@ -35,14 +35,15 @@ impl IdentityLink {
     /// `http://127.0.0.1:50051`). It connects on first use, so this service
     /// starts even while identity is down, and answers UNAVAILABLE then.
     /// `patient_elements` says where each type names its Patient, e.g.
-    /// `("Observation", "subject")`.
+    /// `("Observation", "subject")`; `tls` is the calling service's.
     pub fn new(
         url: &str,
         deadline: Duration,
         patient_elements: &'static [(&'static str, &'static str)],
+        tls: Option<&crate::tls::Tls>,
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
-            client: IdentityServiceClient::new(crate::link::channel(url, deadline)?),
+            client: IdentityServiceClient::new(crate::link::channel(url, deadline, tls)?),
             deadline,
             patient_elements,
         })

@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod resources;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod transaction;
 
 pub use error::ApiError;
@@ -37,6 +38,9 @@ pub struct ServiceConfig {
     pub store: StoreConfig,
     pub limits: corridor_fhir::Limits,
     pub shutdown_grace: Duration,
+    /// Mutual TLS, for serving and for calling the node's other services;
+    /// `None` serves plaintext gRPC (a development node).
+    pub tls: Option<tls::Tls>,
 }
 
 /// The organization the caller acts for, as `Organization/<id>`: the one

@@ -12,14 +12,25 @@ use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::ApiError;
+use crate::tls::Tls;
 
 /// A channel to the service at `url` that connects on first use, so that a
-/// service starts even while the ones it asks are down.
-pub fn channel(url: &str, deadline: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+/// service starts even while the ones it asks are down. With `tls` (the
+/// calling service's), the call goes over mutual TLS: `url` must be
+/// `https://`, the other service must show a certificate of the node CA,
+/// and the caller shows its own.
+pub fn channel(
+    url: &str,
+    deadline: Duration,
+    tls: Option<&Tls>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
         .connect_timeout(deadline)
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.client())?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Send `message` with `send` (a generated client's method) within

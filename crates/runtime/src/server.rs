@@ -125,7 +125,8 @@ pub async fn serve_with_store(
 /// health and reflection added. `health_name` is the service's full gRPC
 /// name; it reports NOT_SERVING until `ready` succeeds, and again once
 /// shutdown starts. Every call except health, reflection and `auth`'s
-/// public methods must carry a valid access token (see [`crate::auth`]).
+/// public methods must carry a valid access token (see [`crate::auth`]);
+/// with `auth.tls`, calls come over mutual TLS (see [`crate::tls`]).
 /// After shutdown, in-flight calls get `grace` to finish.
 pub async fn serve<R>(
     listener: TcpListener,
@@ -161,7 +162,11 @@ where
             drain_tx.send_replace(true);
         }
     };
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &auth.tls {
+        builder = builder.tls_config(tls.server())?;
+    }
+    let server = builder
         .trace_fn(rpc_span)
         .layer(AuthLayer(auth))
         .add_routes(routes)

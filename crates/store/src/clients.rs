@@ -18,6 +18,8 @@ pub struct Client {
     pub scopes: String,
     pub registered_at: String,
     pub registered_by: String,
+    /// Tokens only over mutual TLS, bound to the client's certificate.
+    pub require_certificate: bool,
 }
 
 impl Store {
@@ -43,8 +45,8 @@ impl Store {
             ));
         }
         sqlx::query(
-            "INSERT INTO auth_clients (client_id, organization, jwks, scopes, registered_at, registered_by) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO auth_clients (client_id, organization, jwks, scopes, registered_at, registered_by, require_certificate) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(client.client_id.as_str())
         .bind(client.organization.as_str())
@@ -52,6 +54,7 @@ impl Store {
         .bind(client.scopes.as_str())
         .bind(now_instant())
         .bind(client.registered_by.as_str())
+        .bind(i64::from(client.require_certificate))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -61,7 +64,7 @@ impl Store {
     /// The client registered as `client_id`, if any.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         let row = sqlx::query(
-            "SELECT client_id, organization, jwks, scopes, registered_at, registered_by \
+            "SELECT client_id, organization, jwks, scopes, registered_at, registered_by, require_certificate \
              FROM auth_clients WHERE client_id = $1",
         )
         .bind(client_id)
@@ -75,6 +78,7 @@ impl Store {
                 scopes: row.try_get("scopes")?,
                 registered_at: row.try_get("registered_at")?,
                 registered_by: row.try_get("registered_by")?,
+                require_certificate: row.try_get::<i64, _>("require_certificate")? != 0,
             })
         })
         .transpose()

@@ -44,6 +44,87 @@ pub enum Command {
     /// tool: it reads the signing key, so only who runs the node can use it).
     /// Partners' systems get theirs from the token endpoint instead.
     Token(TokenArgs),
+    /// Make a development node CA and certificates for mutual TLS: the
+    /// node's (for every service, on this machine) and partner clients'.
+    /// Production certificates come from the operator's own CA.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write them to; it must not hold certificates already.
+    #[arg(long, default_value = "./data/tls")]
+    pub out: PathBuf,
+    /// Further host names or addresses the node is reached at (localhost,
+    /// 127.0.0.1 and ::1 are always in).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// A partner client to make a client certificate for (repeatable).
+    #[arg(long = "client")]
+    pub clients: Vec<String>,
+}
+
+impl CertsArgs {
+    /// Write the files; what was written, one line each.
+    pub fn write(&self) -> Result<Vec<String>, String> {
+        use corridor_runtime::tls;
+        for client in &self.clients {
+            if client.is_empty()
+                || !client
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            {
+                return Err(format!(
+                    "--client is a client id (letters, digits, '-', '.', '_'), not '{client}'"
+                ));
+            }
+        }
+        let hosts: Vec<&str> = self.hosts.iter().map(String::as_str).collect();
+        let (ca, node) = tls::development_certificates(&hosts).map_err(|e| e.to_string())?;
+        // (file name, PEM, whether only the owner may read it)
+        let mut files = vec![
+            (
+                "ca.pem".to_owned(),
+                ca.certificate().cert_pem.clone(),
+                false,
+            ),
+            (
+                "ca-key.pem".to_owned(),
+                ca.certificate().key_pem.clone(),
+                true,
+            ),
+            ("node.pem".to_owned(), node.cert_pem, false),
+            ("node-key.pem".to_owned(), node.key_pem, true),
+        ];
+        for client in &self.clients {
+            let issued = ca.client(client).map_err(|e| e.to_string())?;
+            files.push((format!("{client}.pem"), issued.cert_pem, false));
+            files.push((format!("{client}-key.pem"), issued.key_pem, true));
+        }
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| format!("--out: cannot create {}: {e}", self.out.display()))?;
+        for (name, _, _) in &files {
+            let path = self.out.join(name);
+            if path.exists() {
+                return Err(format!(
+                    "{} exists already; choose another --out (certificates are never overwritten)",
+                    path.display()
+                ));
+            }
+        }
+        let mut written = Vec::new();
+        for (name, text, private) in files {
+            let path = self.out.join(name);
+            let result = if private {
+                write_private(&path, &text)
+            } else {
+                std::fs::write(&path, text)
+            };
+            result.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            written.push(path.display().to_string());
+        }
+        Ok(written)
+    }
 }
 
 /// Whether the node is a developer's or a real one.
@@ -122,6 +203,7 @@ impl TokenArgs {
             jurisdiction: tokens.settings.jurisdiction.clone(),
             scope: scopes.to_string(),
             admin: self.admin,
+            cnf: None,
         };
         corridor_auth::tokens::issue(&tokens.settings.keys, &claims).map_err(|e| e.to_string())
     }
@@ -255,7 +337,8 @@ pub struct ServeArgs {
     pub match_rules: Option<PathBuf>,
 
     /// development or production. Production refuses to start without
-    /// CORRIDOR_SIGNING_KEY_FILE and a real CORRIDOR_JURISDICTION.
+    /// CORRIDOR_SIGNING_KEY_FILE, a real CORRIDOR_JURISDICTION and mutual
+    /// TLS (CORRIDOR_TLS_*).
     #[arg(
         long,
         env = "CORRIDOR_ENVIRONMENT",
@@ -278,6 +361,35 @@ pub struct ServeArgs {
     /// Seconds an access token is valid.
     #[arg(long, env = "CORRIDOR_TOKEN_LIFETIME_SECS", default_value_t = corridor_identity::tokens::DEFAULT_LIFETIME.as_secs())]
     pub token_lifetime_secs: u64,
+
+    /// PEM certificate (chain) of the services run here, for mutual TLS:
+    /// issued by the node CA, naming each service as a subject alternative
+    /// name URI urn:corridor:service:<name> and the hosts it is reached at.
+    /// With it (and the key and CA files), every service serves gRPC over
+    /// TLS and calls the others over mutual TLS. `corridor certs` makes
+    /// development ones.
+    #[arg(long, env = "CORRIDOR_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "CORRIDOR_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// PEM certificate of the node CA, which issued every service's
+    /// certificate.
+    #[arg(long, env = "CORRIDOR_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+
+    /// PEM certificates of partners' CAs whose client certificates are
+    /// accepted too (the node CA's always are).
+    #[arg(long, env = "CORRIDOR_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+
+    /// Refuse every connection that does not present a client certificate
+    /// of a trusted CA. Otherwise a certificate is asked for but optional,
+    /// and required only of clients registered to require one.
+    #[arg(long, env = "CORRIDOR_TLS_REQUIRE_CLIENT_CERT")]
+    pub tls_require_client_cert: bool,
 
     /// Seconds that in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CORRIDOR_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
@@ -312,6 +424,8 @@ pub struct Node {
     pub gateway: Option<corridor_gateway::GatewayConfig>,
     /// The identity service's token endpoint, when identity runs here.
     pub tokens: Option<Tokens>,
+    /// Whether the services run mutual TLS.
+    pub tls: bool,
 }
 
 /// What the identity service signs access tokens with.
@@ -372,20 +486,25 @@ impl ServeArgs {
                 })?
             }
         };
+        let tls = self.tls()?;
+        let secure = tls.is_some();
         let identity_url = service_url(
             self.identity_url.as_deref(),
             self.identity_addr,
             "CORRIDOR_IDENTITY_URL (--identity-url)",
+            secure,
         )?;
         let encounters_url = service_url(
             self.encounters_url.as_deref(),
             self.encounters_addr,
             "CORRIDOR_ENCOUNTERS_URL (--encounters-url)",
+            secure,
         )?;
         let referrals_url = service_url(
             self.referrals_url.as_deref(),
             self.referrals_addr,
             "CORRIDOR_REFERRALS_URL (--referrals-url)",
+            secure,
         )?;
         let mut names = self.services.clone();
         if names.is_empty() {
@@ -433,6 +552,7 @@ impl ServeArgs {
                     timeout: Duration::from_secs(self.gateway_timeout_secs),
                 },
                 shutdown_grace: grace,
+                tls: tls.clone(),
             })
         } else {
             None
@@ -445,6 +565,9 @@ impl ServeArgs {
             self.check_token_rules()?;
             None
         };
+        if self.environment == Environment::Production && tls.is_none() {
+            return Err("CORRIDOR_ENVIRONMENT=production needs mutual TLS between the services: set CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE and CORRIDOR_TLS_CA_FILE (--tls-cert-file, --tls-key-file, --tls-ca-file); `corridor certs --help` says what they hold".to_owned());
+        }
         let mut services = Vec::new();
         for name in names {
             let (listen, own_url, own_var, file, schema) = match name {
@@ -500,6 +623,7 @@ impl ServeArgs {
                     },
                     limits,
                     shutdown_grace: grace,
+                    tls: tls.clone(),
                 },
                 store_label,
             });
@@ -515,7 +639,35 @@ impl ServeArgs {
             match_rules,
             gateway,
             tokens,
+            tls: tls.is_some(),
         })
+    }
+
+    /// The services' mutual TLS: all three files or none (production
+    /// requires them, checked in [`ServeArgs::validate`] after the token
+    /// rules).
+    fn tls(&self) -> Result<Option<corridor_runtime::tls::Tls>, String> {
+        const FILES: &str = "CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE and CORRIDOR_TLS_CA_FILE (--tls-cert-file, --tls-key-file, --tls-ca-file)";
+        match (&self.tls_cert_file, &self.tls_key_file, &self.tls_ca_file) {
+            (Some(cert), Some(key), Some(ca)) => corridor_runtime::tls::Tls::from_files(
+                cert,
+                key,
+                ca,
+                self.tls_client_ca_file.as_deref(),
+                self.tls_require_client_cert,
+            )
+            .map(Some)
+            .map_err(|e| format!("mutual TLS ({FILES}): {e}")),
+            (None, None, None) => {
+                if self.tls_client_ca_file.is_some() || self.tls_require_client_cert {
+                    return Err(format!(
+                        "CORRIDOR_TLS_CLIENT_CA_FILE and CORRIDOR_TLS_REQUIRE_CLIENT_CERT need TLS: set {FILES}"
+                    ));
+                }
+                Ok(None)
+            }
+            _ => Err(format!("mutual TLS needs all three of {FILES}, or none")),
+        }
     }
 }
 
@@ -637,21 +789,32 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// How other services reach one at `addr`: `url` when given (checked), or
-/// `http://` and the address (an unspecified host becomes 127.0.0.1).
-fn service_url(url: Option<&str>, addr: SocketAddr, var: &str) -> Result<String, String> {
+/// `http://` (`https://` when `secure`, the node running TLS) and the
+/// address (an unspecified host becomes 127.0.0.1).
+fn service_url(
+    url: Option<&str>,
+    addr: SocketAddr,
+    var: &str,
+    secure: bool,
+) -> Result<String, String> {
+    let scheme = if secure { "https://" } else { "http://" };
     match url {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            Ok(url.to_owned())
-        }
+        Some(url) if url.starts_with(scheme) => Ok(url.to_owned()),
+        Some(url) if secure && url.starts_with("http://") => Err(format!(
+            "{var} must be an https:// URL when the node runs TLS, not '{url}'"
+        )),
+        Some(url) if !secure && url.starts_with("https://") => Err(format!(
+            "{var} is an https:// URL, but the node does not run TLS: set CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE and CORRIDOR_TLS_CA_FILE, or use http://"
+        )),
         Some(url) => Err(format!(
-            "{var} must be an http:// or https:// URL, e.g. http://127.0.0.1:50051, not '{url}'"
+            "{var} must be an {scheme} URL, e.g. {scheme}127.0.0.1:50051, not '{url}'"
         )),
         None => {
             let mut addr = addr;
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            Ok(format!("http://{addr}"))
+            Ok(format!("{scheme}{addr}"))
         }
     }
 }
@@ -768,7 +931,7 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.contains("CORRIDOR_JURISDICTION"), "{err}");
-        let node = serve_args(&[
+        let err = serve_args(&[
             "--data-dir",
             &dir_text,
             "--environment",
@@ -779,8 +942,88 @@ mod tests {
             "IT",
         ])
         .validate()
+        .unwrap_err();
+        assert!(err.contains("CORRIDOR_TLS_CERT_FILE"), "{err}");
+        let tls = dir.join("tls");
+        CertsArgs {
+            out: tls.clone(),
+            hosts: Vec::new(),
+            clients: Vec::new(),
+        }
+        .write()
+        .unwrap();
+        let file = |name: &str| tls.join(name).display().to_string();
+        let node = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--environment",
+            "production",
+            "--signing-key-file",
+            &key_text,
+            "--jurisdiction",
+            "IT",
+            "--tls-cert-file",
+            &file("node.pem"),
+            "--tls-key-file",
+            &file("node-key.pem"),
+            "--tls-ca-file",
+            &file("ca.pem"),
+        ])
+        .validate()
         .unwrap();
         assert!(!node.tokens.unwrap().development);
+        assert!(node.tls);
+        assert!(node.identity_url.starts_with("https://"));
+        assert!(node.services.iter().all(|s| s.config.tls.is_some()));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn tls_needs_all_three_files_https_urls_and_never_overwrites_certificates() {
+        let dir = std::env::temp_dir().join(format!("corridor-tls-{}", std::process::id()));
+        let certs = CertsArgs {
+            out: dir.clone(),
+            hosts: vec!["identity.corridor.internal".to_owned()],
+            clients: vec!["clinic-ehr".to_owned()],
+        };
+        let written = certs.write().unwrap();
+        assert_eq!(written.len(), 6, "{written:?}");
+        let again = certs.write().unwrap_err();
+        assert!(again.contains("never overwritten"), "{again}");
+        let file = |name: &str| dir.join(name).display().to_string();
+        let scratch = scratch();
+        let err = serve_args(&["--data-dir", &scratch, "--tls-cert-file", &file("node.pem")])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("all three"), "{err}");
+        let all = [
+            "--data-dir",
+            &scratch,
+            "--tls-cert-file",
+            &file("node.pem"),
+            "--tls-key-file",
+            &file("node-key.pem"),
+            "--tls-ca-file",
+            &file("ca.pem"),
+        ];
+        let mut plain_url = all.to_vec();
+        plain_url.extend(["--identity-url", "http://127.0.0.1:50051"]);
+        let err = serve_args(&plain_url).validate().unwrap_err();
+        assert!(err.contains("must be an https:// URL"), "{err}");
+        // A client certificate is not a service's: refused, naming why.
+        let mut client_cert = all.to_vec();
+        let client = file("clinic-ehr.pem");
+        client_cert[3] = &client;
+        let client_key = file("clinic-ehr-key.pem");
+        client_cert[5] = &client_key;
+        let err = serve_args(&client_cert).validate().unwrap_err();
+        assert!(err.contains("names no service"), "{err}");
+        let node = serve_args(&all).validate().unwrap();
+        assert_eq!(node.encounters_url, "https://127.0.0.1:50052");
+        let err = serve_args(&["--data-dir", &scratch, "--tls-require-client-cert"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("need TLS"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

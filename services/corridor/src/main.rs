@@ -31,6 +31,24 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Certs(args) => {
+            return match args.write() {
+                Ok(written) => {
+                    for path in written {
+                        println!("wrote {path}");
+                    }
+                    println!(
+                        "serve with them: CORRIDOR_TLS_CERT_FILE={dir}/node.pem CORRIDOR_TLS_KEY_FILE={dir}/node-key.pem CORRIDOR_TLS_CA_FILE={dir}/ca.pem corridor serve",
+                        dir = args.out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Token(args) => {
             return match args.mint() {
                 Ok(token) => {
@@ -70,6 +88,11 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     let (trigger, shutdown) = corridor_runtime::shutdown_channel();
     tokio::spawn(trigger.clone().on_signals());
 
+    let grpc = if node.tls {
+        "gRPC over mutual TLS"
+    } else {
+        "gRPC"
+    };
     let mut running = Vec::new();
     for service in &node.services {
         match service.name {
@@ -86,7 +109,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
                 println!(
-                    "identity   listening on {}  (gRPC; store: {}; token signing key: {})",
+                    "identity   listening on {}  ({grpc}; store: {}; token signing key: {})",
                     app.local_addr(),
                     service.store_label,
                     tokens.key_label
@@ -108,7 +131,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("encounters: {e}"))?;
                 println!(
-                    "encounters listening on {}  (gRPC; identity at {}; store: {})",
+                    "encounters listening on {}  ({grpc}; identity at {}; store: {})",
                     app.local_addr(),
                     node.identity_url,
                     service.store_label
@@ -130,7 +153,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("referrals: {e}"))?;
                 println!(
-                    "referrals  listening on {}  (gRPC; store: {})",
+                    "referrals  listening on {}  ({grpc}; store: {})",
                     app.local_addr(),
                     service.store_label
                 );
@@ -156,10 +179,15 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
         running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
     }
     if let Some(tokens) = node.tokens.as_ref().filter(|t| t.development) {
+        let transport = if node.tls {
+            "-cacert <CA file> -cert <a client certificate> -key <its key>"
+        } else {
+            "-plaintext"
+        };
         println!(
             "development access: every call needs a token. As the node's operator:\n  \
              export TOKEN=$(cargo run --release -q -- token --admin)\n  \
-             grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" ...   (corridor token --help says more)\n\
+             grpcurl {transport} -H \"authorization: Bearer $TOKEN\" ...   (corridor token --help says more)\n\
              tokens are signed with the development key {}; partners get theirs at {}",
             tokens.key_label, tokens.settings.token_url
         );

@@ -101,18 +101,21 @@ impl Application {
             &config.identity_url,
             config.identity_deadline,
             params::PATIENT_ELEMENT,
+            config.service.tls.as_ref(),
         )?;
         let referrals = match &config.referrals_url {
             Some(url) => Some(referrals::ReferralsLink::new(
                 url,
                 config.identity_deadline,
+                config.service.tls.as_ref(),
             )?),
             None => None,
         };
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone());
+        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone())
+            .with_tls(config.service.tls.clone());
         let link = Arc::new(identity.clone());
         let policy = Arc::new(access::EncountersPolicy {
             identity: identity.clone(),
@@ -145,7 +148,11 @@ impl Application {
     /// Include the referrals of the service at `url` in
     /// `Patient/$everything` (for when it starts after this one is built).
     pub fn link_referrals(&mut self, url: &str) -> Result<(), BuildError> {
-        let link = referrals::ReferralsLink::new(url, self.config.identity_deadline)?;
+        let link = referrals::ReferralsLink::new(
+            url,
+            self.config.identity_deadline,
+            self.config.service.tls.as_ref(),
+        )?;
         self.referrals = Some(link.clone());
         // Referrals now also say whose records an organization may read.
         self.resources = self

@@ -21,9 +21,13 @@ pub struct ReferralsLink {
 }
 
 impl ReferralsLink {
-    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        url: &str,
+        deadline: Duration,
+        tls: Option<&corridor_runtime::tls::Tls>,
+    ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
-            client: ReferralsServiceClient::new(link::channel(url, deadline)?),
+            client: ReferralsServiceClient::new(link::channel(url, deadline, tls)?),
             deadline,
         })
     }

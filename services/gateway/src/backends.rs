@@ -121,8 +121,9 @@ impl Backends {
         encounters_url: &str,
         referrals_url: &str,
         deadline: Duration,
+        tls: Option<&corridor_runtime::tls::Tls>,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = |url: &str| corridor_runtime::link::channel(url, deadline);
+        let channel = |url: &str| corridor_runtime::link::channel(url, deadline, tls);
         Ok(Self {
             identity: IdentityServiceClient::new(channel(identity_url)?)
                 .max_decoding_message_size(MAX_MESSAGE)

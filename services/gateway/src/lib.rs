@@ -62,6 +62,9 @@ pub struct GatewayConfig {
     pub base_url: Option<String>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
+    /// Mutual TLS to the services (the gateway's certificate, naming the
+    /// `gateway` service); `None` calls them over plaintext gRPC.
+    pub tls: Option<corridor_runtime::tls::Tls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,7 @@ impl Application {
             &config.encounters_url,
             &config.referrals_url,
             config.deadline,
+            config.tls.as_ref(),
         )?;
         let listener = server::bind(config.listen).await?;
         let local_addr = server::local_addr(&listener)?;

@@ -135,6 +135,23 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
             headers: parts.headers.clone(),
             body,
         };
+        if call
+            .context
+            .authorization
+            .as_deref()
+            .is_some_and(certificate_bound)
+        {
+            return (
+                reply::error(HttpError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "login",
+                    "this access token is bound to a client certificate (mutual TLS, RFC 8705); \
+                     the REST gateway does not carry client certificates, so call the gRPC API \
+                     over mutual TLS with that certificate",
+                )),
+                presentation,
+            );
+        }
         let prefer = prefer(&call.headers);
         let reply = match dispatch(&gateway, &call, &presentation).await {
             Ok(reply) => apply_prefer(reply, prefer),
@@ -165,6 +182,27 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
         tracing::info!(status = reply.status.as_u16(), "answered");
     });
     render(reply, &presentation)
+}
+
+/// Whether `authorization` carries a certificate-bound access token (one
+/// with a `cnf` claim). The gateway relays tokens to the services as a node
+/// service, which they trust to have checked the binding; it cannot, as
+/// it sees no client certificate, so it refuses such tokens itself. The
+/// payload is only read, not verified: the services verify every token.
+fn certificate_bound(authorization: &str) -> bool {
+    use base64::Engine;
+    let token = authorization
+        .split_once(' ')
+        .map_or(authorization, |(_, token)| token)
+        .trim();
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .is_some_and(|claims| claims.get("cnf").is_some())
 }
 
 /// An answer after which the connection is closed (its request body was
@@ -758,6 +796,20 @@ fn apply_prefer(mut reply: Reply, prefer: Preference) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_bound_token_is_recognized_and_a_plain_one_is_not() {
+        use base64::Engine;
+        let jwt = |claims: &str| {
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("Bearer {}.{}.c2ln", b64(r#"{"alg":"ES384"}"#), b64(claims))
+        };
+        assert!(certificate_bound(&jwt(
+            r#"{"sub":"hospital-ehr","cnf":{"x5t#S256":"abc"}}"#
+        )));
+        assert!(!certificate_bound(&jwt(r#"{"sub":"hospital-ehr"}"#)));
+        assert!(!certificate_bound("Bearer not-a-jwt"));
+    }
 
     #[test]
     fn segments_below_the_base_are_decoded() {

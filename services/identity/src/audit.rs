@@ -17,10 +17,12 @@ fn invalid(at: &str, text: String) -> ApiError {
 }
 
 /// Store the AuditEvent of `caller`'s access that another service reports;
-/// its id.
+/// its id. `proven` holds the services the reporting connection's
+/// certificate names (mutual TLS); the source must be one of them.
 pub async fn record(
     store: &Store,
     caller: &Caller,
+    proven: Option<&[String]>,
     req: pb::RecordAuditRequest,
 ) -> Result<String, ApiError> {
     let action = match req.action.as_str() {
@@ -57,6 +59,20 @@ pub async fn record(
             ),
         ));
     };
+    if let Some(names) = proven
+        && !names.iter().any(|name| name == source)
+    {
+        return Err(ApiError::Forbidden(
+            Issue::new(
+                "forbidden",
+                format!(
+                    "the reporting service's certificate names {}, not the source '{source}'",
+                    names.join(", ")
+                ),
+            )
+            .at("source"),
+        ));
+    }
     if req.subtype.trim().is_empty() {
         return Err(invalid(
             "subtype",

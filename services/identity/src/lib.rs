@@ -135,12 +135,14 @@ impl Application {
                 }),
             ))),
             public: PUBLIC_METHODS,
+            tls: self.config.tls.clone(),
         };
         let service = IdentityServiceServer::new(Identity {
             resources: self.resources,
             mpi: mpi::Mpi::new(store.clone()),
             matcher,
             tokens: tokens::Tokens::new(store.clone(), self.tokens),
+            tls: self.config.tls.clone(),
         })
         .max_decoding_message_size(server::max_message_size(&self.config.limits));
         let served = server::serve_with_store(
@@ -165,6 +167,8 @@ struct Identity {
     mpi: mpi::Mpi,
     matcher: matcher::Matcher,
     tokens: tokens::Tokens,
+    /// The service's mutual TLS, when it runs one.
+    tls: Option<corridor_runtime::tls::Tls>,
 }
 
 impl Identity {
@@ -196,7 +200,19 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::RegisterClientRequest>,
         ) -> Result<tonic::Response<pb::RegisterClientResponse>, tonic::Status> {
             let caller = corridor_runtime::auth::require_admin("register clients")?;
-            let registered = self.tokens.register(request.into_inner(), &caller.client_id).await;
+            let req = request.into_inner();
+            let registered = if req.require_certificate && self.tls.is_none() {
+                Err(corridor_runtime::ApiError::Invalid(
+                    corridor_fhir::Issue::new(
+                        "invalid",
+                        "this node does not run mutual TLS, so a client that requires it could \
+                         never get a token; configure CORRIDOR_TLS_* first",
+                    )
+                    .at("require_certificate"),
+                ))
+            } else {
+                self.tokens.register(req, &caller.client_id).await
+            };
             let mut record = corridor_runtime::audit::Record::new("C", "$register-client");
             if let Ok(done) = &registered {
                 record.query = Some(format!("client_id={}", done.client_id));
@@ -209,9 +225,15 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::TokenRequest>,
         ) -> Result<tonic::Response<pb::TokenResponse>, tonic::Status> {
             // No caller yet: the agent is the client the assertion names.
+            // What the connection proved: a certificate-bound client's
+            // token is bound to the certificate it presented.
+            let peer = self
+                .tls
+                .as_ref()
+                .map_or(corridor_runtime::tls::Peer::Anonymous, |tls| tls.peer(request.extensions()));
             let req = request.into_inner();
             let client = corridor_auth::tokens::assertion_client(&req.client_assertion).unwrap_or_default();
-            let issued = self.tokens.token(req).await;
+            let issued = self.tokens.token(req, &peer).await;
             self.tokens.audit_issue(&client, &issued).await?;
             Ok(tonic::Response::new(issued?))
         }
@@ -230,8 +252,17 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::RecordAuditRequest>,
         ) -> Result<tonic::Response<pb::RecordAuditResponse>, tonic::Status> {
+            // Only the node's services report accesses; over mutual TLS
+            // their certificate proves which one reports.
+            let proven = corridor_runtime::auth::require_service("record audit events")?;
             let caller = corridor_runtime::auth::current()?;
-            let id = audit::record(self.resources.store(), &caller, request.into_inner()).await?;
+            let id = audit::record(
+                self.resources.store(),
+                &caller,
+                proven.as_deref(),
+                request.into_inner(),
+            )
+            .await?;
             Ok(tonic::Response::new(pb::RecordAuditResponse { id }))
         }
 
@@ -240,7 +271,10 @@ corridor_runtime::fhir_service! {
             request: tonic::Request<pb::ConsentDecisionRequest>,
         ) -> Result<tonic::Response<pb::ConsentDecisionResponse>, tonic::Status> {
             // About the caller's own organization only: no scope beyond a
-            // valid token is needed to learn what applies to oneself.
+            // valid token is needed to learn what applies to oneself. It is
+            // the encounters service's question, asked on a caller's
+            // behalf; over mutual TLS only a node service may ask it.
+            corridor_runtime::auth::require_service("ask for consent decisions")?;
             let caller = corridor_runtime::auth::current()?;
             let answer = consent::decide(
                 self.resources.store(),

@@ -11,6 +11,7 @@ use corridor_auth::tokens::{self, AccessClaims, AuthError};
 use corridor_fhir::Issue;
 use corridor_proto::identity::v1 as pb;
 use corridor_runtime::ApiError;
+use corridor_runtime::tls::Peer;
 use corridor_store::Store;
 use corridor_store::clients::Client;
 
@@ -142,16 +143,24 @@ impl Tokens {
             scopes: scopes.to_string(),
             registered_at: String::new(),
             registered_by: format!("{} (operator client {operator})", req.registered_by.trim()),
+            require_certificate: req.require_certificate,
         };
         self.store.register_client(&client).await?;
         tracing::info!(client = %client.client_id, organization = %client.organization, scopes = %client.scopes, "client registered");
         Ok(pb::RegisterClientResponse {
             client_id: client.client_id,
             scopes: client.scopes,
+            require_certificate: client.require_certificate,
         })
     }
 
-    pub async fn token(&self, req: pb::TokenRequest) -> Result<pb::TokenResponse, ApiError> {
+    /// Answer a token request that came on a connection which proved
+    /// `peer` (see `corridor_runtime::tls`).
+    pub async fn token(
+        &self,
+        req: pb::TokenRequest,
+        peer: &Peer,
+    ) -> Result<pb::TokenResponse, ApiError> {
         if req.grant_type != "client_credentials" {
             return Err(invalid(
                 "grant_type",
@@ -198,6 +207,26 @@ impl Tokens {
         if !first {
             return Err(refused(&AuthError::Replayed));
         }
+        let cnf = if client.require_certificate {
+            let Peer::Client { thumbprint } = peer else {
+                return Err(ApiError::Unauthenticated(
+                    Issue::new(
+                        "login",
+                        format!(
+                            "client '{client_id}' is registered to require mutual TLS: ask for its token \
+                             over gRPC (IdentityService/Token) on a TLS connection that presents its \
+                             client certificate; the REST /token endpoint cannot carry one"
+                        ),
+                    )
+                    .at("client_assertion"),
+                ));
+            };
+            Some(corridor_auth::Confirmation {
+                x5t_s256: thumbprint.clone(),
+            })
+        } else {
+            None
+        };
         let granted = Scopes::parse(&client.scopes).map_err(|e| invalid("scope", e.to_string()))?;
         let scopes = if req.scope.trim().is_empty() {
             granted
@@ -230,6 +259,7 @@ impl Tokens {
             jurisdiction: self.settings.jurisdiction.clone(),
             scope: scopes.to_string(),
             admin: false,
+            cnf,
         };
         let access_token = tokens::issue(&self.settings.keys, &claims).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");

@@ -95,12 +95,18 @@ impl Application {
             &config.identity_url,
             config.deadline,
             params::PATIENT_ELEMENT,
+            config.service.tls.as_ref(),
         )?;
-        let encounters = EncountersLink::new(&config.encounters_url, config.deadline)?;
+        let encounters = EncountersLink::new(
+            &config.encounters_url,
+            config.deadline,
+            config.service.tls.as_ref(),
+        )?;
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone());
+        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone())
+            .with_tls(config.service.tls.clone());
         let resources = Resources::new(store, config.service.limits)
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
@@ -267,7 +273,10 @@ corridor_runtime::fhir_service! {
             &self,
             _request: Request<pb::ReferredPatientsRequest>,
         ) -> Result<Response<pb::ReferredPatientsResponse>, Status> {
-            // The caller's own referrals only: a valid token is enough.
+            // The caller's own referrals only: a valid token is enough. It
+            // is the encounters service's question, asked on a caller's
+            // behalf; over mutual TLS only a node service may ask it.
+            corridor_runtime::auth::require_service("ask whose referrals an organization takes part in")?;
             let caller = corridor_runtime::auth::current()?;
             let patient_ids =
                 referral::referred_patients(self.resources.store(), &caller.organization).await?;

@@ -34,9 +34,13 @@ pub struct EncountersLink {
 }
 
 impl EncountersLink {
-    pub fn new(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        url: &str,
+        deadline: Duration,
+        tls: Option<&corridor_runtime::tls::Tls>,
+    ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
-            client: EncountersServiceClient::new(link::channel(url, deadline)?),
+            client: EncountersServiceClient::new(link::channel(url, deadline, tls)?),
             deadline,
         })
     }
