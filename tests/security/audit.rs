@@ -1,6 +1,7 @@
 //! The audit trail: every access leaves exactly one AuditEvent naming who,
 //! what, when and how it ended; "who has seen this person's record" is one
-//! search; the trail cannot be altered; and no access goes unaudited.
+//! search; the trail cannot be altered; and no access goes unaudited: a
+//! change whose record cannot be written is not stored.
 
 use corridor_auth::keys::SigningKey;
 use corridor_proto::encounters::v1 as enc;
@@ -364,7 +365,127 @@ async fn token_requests_are_audited_issued_or_refused(backend: Backend) {
     assert_eq!(events[1]["agent"][0]["who"]["reference"], org);
 }
 
+/// An audit trail that takes nothing, as one that cannot be reached.
+#[derive(Debug)]
+struct Unreachable;
+
+impl corridor_runtime::audit::Audit for Unreachable {
+    fn record(&self, _: corridor_runtime::audit::Record) -> corridor_runtime::audit::Recording<'_> {
+        Box::pin(async {
+            Err(corridor_runtime::link::unreachable(
+                "identity",
+                "to record",
+                "test",
+            ))
+        })
+    }
+
+    fn record_within(
+        &self,
+        _: corridor_runtime::audit::Record,
+    ) -> corridor_runtime::audit::RecordingWithin<'_> {
+        Box::pin(async {
+            Err(corridor_runtime::link::unreachable(
+                "identity",
+                "to record",
+                "test",
+            ))
+        })
+    }
+}
+
+/// An audit trail that records every write it is shown.
+#[derive(Debug, Default)]
+struct Kept(std::sync::Mutex<Vec<corridor_runtime::audit::Record>>);
+
+impl corridor_runtime::audit::Audit for Kept {
+    fn record(
+        &self,
+        record: corridor_runtime::audit::Record,
+    ) -> corridor_runtime::audit::Recording<'_> {
+        self.0.lock().unwrap().push(record);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn record_within(
+        &self,
+        record: corridor_runtime::audit::Record,
+    ) -> corridor_runtime::audit::RecordingWithin<'_> {
+        self.0.lock().unwrap().push(record);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+async fn a_change_whose_audit_record_cannot_be_written_is_not_stored(backend: Backend) {
+    use corridor_runtime::auth::{Authenticator, OwnKeys, Published, acting_as};
+    let Some(db) = corridor_tests::TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = corridor_store::Store::connect(
+        &corridor_tests::service_config(&db, corridor_encounters::SCHEMA).store,
+        corridor_encounters::RESOURCES,
+    )
+    .await
+    .expect("store");
+    let settings = token_settings();
+    let caller = Authenticator::new(std::sync::Arc::new(OwnKeys(Published {
+        jwks: settings.jwks(),
+        issuer: settings.issuer.clone(),
+    })))
+    .authenticate(&token("Organization/clinic", ALL_SCOPES))
+    .await
+    .expect("a caller");
+    let observation = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "temperature"}, "subject": {"reference": "Patient/p1"}})
+    .to_string();
+
+    let failing = corridor_runtime::resources::Resources::new(store.clone(), Default::default())
+        .with_audit(std::sync::Arc::new(Unreachable));
+    let refused = acting_as(
+        caller.clone(),
+        failing.create(&observation, "", Some("k-1")),
+    )
+    .await
+    .expect_err("no audit record, no change");
+    assert!(
+        matches!(
+            refused,
+            corridor_runtime::ApiError::Store(corridor_store::StoreError::Unwitnessed(_))
+        ),
+        "{refused:?}"
+    );
+    let bundle = acting_as(caller.clone(), async {
+        corridor_runtime::resources::Resources::new(store.clone(), Default::default())
+            .search("Observation", &[], "")
+            .await
+    })
+    .await
+    .expect("search");
+    let found: Value = serde_json::from_str(&bundle.json).unwrap();
+    assert_eq!(found["total"], 0, "the change was rolled back: {found}");
+
+    // With the audit trail back, the same request (same idempotency key)
+    // is stored, and recorded once, inside its own transaction.
+    let kept = std::sync::Arc::new(Kept::default());
+    let working = corridor_runtime::resources::Resources::new(store.clone(), Default::default())
+        .with_audit(kept.clone());
+    let created = acting_as(caller, working.create(&observation, "", Some("k-1")))
+        .await
+        .expect("stored and audited");
+    let records = kept.0.lock().unwrap().clone();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(
+        records[0]
+            .entities
+            .contains(&format!("Observation/{}", created.stored.id)),
+        "{records:?}"
+    );
+    assert!(records[0].entities.contains(&"Patient/p1".to_owned()));
+    store.close().await;
+}
+
 for_each_backend!(
+    a_change_whose_audit_record_cannot_be_written_is_not_stored,
     every_access_leaves_exactly_one_audit_event_with_its_agent_and_patient,
     the_audit_trail_cannot_be_written_changed_or_deleted_through_the_api,
     token_requests_are_audited_issued_or_refused,

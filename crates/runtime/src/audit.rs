@@ -59,7 +59,10 @@ impl Outcome {
             Err(
                 ApiError::Unavailable(_)
                 | ApiError::Store(
-                    StoreError::Unavailable(_) | StoreError::Database(_) | StoreError::Migration(_),
+                    StoreError::Unavailable(_)
+                    | StoreError::Unwitnessed(_)
+                    | StoreError::Database(_)
+                    | StoreError::Migration(_),
                 ),
             ) => Self::Failed,
             Err(_) => Self::Refused,
@@ -142,7 +145,18 @@ pub type Recording<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Sen
 pub trait Audit: Send + Sync + std::fmt::Debug {
     /// Record `record` of the current caller's access.
     fn record(&self, record: Record) -> Recording<'_>;
+
+    /// Record `record` of a write about to commit (see
+    /// [`corridor_store::witness`]): an audit kept in the writing service's
+    /// own store hands the AuditEvent back, to be written in the write's
+    /// transaction; one kept elsewhere records it now and hands back
+    /// nothing.
+    fn record_within(&self, record: Record) -> RecordingWithin<'_>;
 }
+
+/// A future returned by [`Audit::record_within`].
+pub type RecordingWithin<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Validated>, ApiError>> + Send + 'a>>;
 
 /// The AuditEvent of `caller`'s access `record`, observed by the service
 /// `source`.
@@ -291,6 +305,13 @@ impl Audit for StoreAudit {
             let event = event(&caller, &record, self.source);
             self.store.create(&event, None, None).await?;
             Ok(())
+        })
+    }
+
+    fn record_within(&self, record: Record) -> RecordingWithin<'_> {
+        Box::pin(async move {
+            let caller = crate::auth::current()?;
+            Ok(Some(event(&caller, &record, self.source)))
         })
     }
 }

@@ -120,6 +120,16 @@ fn store_error(store: StoreError) -> (Code, Issue) {
                     Issue::new("transient", "the database is unavailable; nothing was written; retry later"),
                 )
             }
+            StoreError::Unwitnessed(why) => {
+                tracing::error!(error = %why, "a write could not be audited; rolled back");
+                (
+                    Code::Unavailable,
+                    Issue::new(
+                        "transient",
+                        format!("the change could not be audited, so nothing was written ({why}); retry later"),
+                    ),
+                )
+            }
             StoreError::Database(source) => fault(&source),
             StoreError::Migration(source) => fault(&source),
     }

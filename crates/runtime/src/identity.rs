@@ -341,4 +341,13 @@ impl crate::audit::Audit for IdentityAudit {
             .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it refused the record"))
         })
     }
+
+    fn record_within(&self, record: crate::audit::Record) -> crate::audit::RecordingWithin<'_> {
+        // Kept in identity: recorded before the write commits here, so a
+        // write whose record identity cannot take is rolled back.
+        Box::pin(async move {
+            self.record(record).await?;
+            Ok(None)
+        })
+    }
 }

@@ -100,6 +100,38 @@ pub struct Resources {
     following: Option<Following>,
 }
 
+/// The witness of a write (see [`Resources::witnessed`]).
+struct AuditWitness {
+    audit: Arc<dyn crate::audit::Audit>,
+    record: crate::audit::Record,
+    /// Whether it recorded a write.
+    seen: std::sync::atomic::AtomicBool,
+}
+
+impl corridor_store::witness::Witness for AuditWitness {
+    fn witness<'a>(
+        &'a self,
+        written: &'a [corridor_store::Stored],
+    ) -> corridor_store::witness::Witnessing<'a> {
+        Box::pin(async move {
+            let mut record = self.record.clone();
+            for stored in written {
+                record.entity(format!("{}/{}", stored.resource_type, stored.id));
+                if !stored.json.is_empty() {
+                    record.patient_of(&json_of(&stored.json));
+                }
+            }
+            let recorded = self
+                .audit
+                .record_within(record)
+                .await
+                .map_err(|e| StoreError::Unwitnessed(e.to_string()))?;
+            self.seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(recorded.into_iter().collect())
+        })
+    }
+}
+
 impl Resources {
     pub fn new(store: Store, limits: Limits) -> Self {
         let accepted = store.resource_types().collect();
@@ -141,6 +173,51 @@ impl Resources {
                 Err(original)
             }
         }
+    }
+
+    /// Run `work`, a write, so that what it stores is audited as `record`
+    /// (plus the resources written and their Patients) inside the write's
+    /// own transaction: if the record cannot be written, neither is the
+    /// change (see [`corridor_store::witness`]). Also answers whether that
+    /// happened; when it did not (the write was refused or failed, was a
+    /// replay, or stored nothing new), finish with
+    /// [`Resources::audited_after`].
+    pub async fn witnessed<T, F>(
+        &self,
+        record: &crate::audit::Record,
+        work: F,
+    ) -> (Result<T, ApiError>, bool)
+    where
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        let Some(audit) = &self.audit else {
+            return (work.await, false);
+        };
+        let witness = Arc::new(AuditWitness {
+            audit: Arc::clone(audit),
+            record: record.clone(),
+            seen: std::sync::atomic::AtomicBool::new(false),
+        });
+        let result = corridor_store::witness::witnessed(witness.clone(), work).await;
+        let seen = witness.seen.load(std::sync::atomic::Ordering::SeqCst);
+        (result, seen)
+    }
+
+    /// `result` of a write run by [`Resources::witnessed`]: audited as
+    /// `record` unless its witness already recorded it and it succeeded. A
+    /// write whose commit failed after its witness recorded it is recorded
+    /// again, as failed, so the trail may show an attempt twice but never
+    /// misses a stored change.
+    pub async fn audited_after<T>(
+        &self,
+        witnessed: bool,
+        record: crate::audit::Record,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if witnessed && result.is_ok() {
+            return result;
+        }
+        self.audited(record, result).await
     }
 
     /// Decide who may see and change what with `policy`.
@@ -395,8 +472,10 @@ impl Resources {
         requests: &[TxRequest],
         key: Option<&str>,
     ) -> Result<(TxResult, pb::Bundle), ApiError> {
-        let result = self.transaction_unaudited(requests, key).await;
         let mut record = crate::audit::Record::new("E", "transaction");
+        let (result, witnessed) = self
+            .witnessed(&record, self.transaction_unaudited(requests, key))
+            .await;
         match &result {
             Ok((done, _)) => {
                 for entry in &done.entries {
@@ -417,7 +496,7 @@ impl Resources {
                 }
             }
         }
-        self.audited(record, result).await
+        self.audited_after(witnessed, record, result).await
     }
 
     pub async fn create(
@@ -426,8 +505,10 @@ impl Resources {
         if_none_exist: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        let result = self.create_unaudited(json, if_none_exist, key).await;
         let mut record = crate::audit::Record::new("C", "create");
+        let (result, witnessed) = self
+            .witnessed(&record, self.create_unaudited(json, if_none_exist, key))
+            .await;
         match &result {
             Ok(done) => {
                 record.entity(format!("{}/{}", done.stored.resource_type, done.stored.id));
@@ -435,7 +516,7 @@ impl Resources {
             }
             Err(_) => record.patient_of(&json_of(json)),
         }
-        self.audited(record, result).await
+        self.audited_after(witnessed, record, result).await
     }
 
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<pb::Resource, ApiError> {
@@ -471,13 +552,16 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        let result = self
-            .update_unaudited(resource_type, id, json, if_match, key)
-            .await;
         let mut record = crate::audit::Record::new("U", "update");
+        let (result, witnessed) = self
+            .witnessed(
+                &record,
+                self.update_unaudited(resource_type, id, json, if_match, key),
+            )
+            .await;
         record.entity(format!("{resource_type}/{id}"));
         record.patient_of(&json_of(json));
-        self.audited(record, result).await
+        self.audited_after(witnessed, record, result).await
     }
 
     pub async fn delete(
@@ -487,12 +571,15 @@ impl Resources {
         if_match: &str,
         key: Option<&str>,
     ) -> Result<WriteResult, ApiError> {
-        let result = self
-            .delete_unaudited(resource_type, id, if_match, key)
-            .await;
         let mut record = crate::audit::Record::new("D", "delete");
+        let (result, witnessed) = self
+            .witnessed(
+                &record,
+                self.delete_unaudited(resource_type, id, if_match, key),
+            )
+            .await;
         record.entity(format!("{resource_type}/{id}"));
-        self.audited(record, result).await
+        self.audited_after(witnessed, record, result).await
     }
 
     pub async fn history(

@@ -38,6 +38,10 @@ pub enum StoreError {
         index: usize,
         source: Box<StoreError>,
     },
+    /// The write's witness (the audit trail) could not see it, so it was
+    /// rolled back; see [`crate::witness`].
+    #[error("{0}")]
+    Unwitnessed(String),
     /// Another writer got there first; the write can be retried as it is.
     #[error("the write conflicted with a concurrent write")]
     Contention,

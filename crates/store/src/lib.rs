@@ -36,6 +36,7 @@ pub mod search;
 mod stream;
 mod text;
 mod transaction;
+pub mod witness;
 
 pub use bundle::omit_empty_entry;
 pub use error::StoreError;
@@ -748,6 +749,8 @@ impl Store {
         self.record_key(&mut tx, key, &stored, outcome).await?;
         if outcome != Outcome::Matched {
             self.announce_in(&mut tx, &stored).await?;
+            self.witness_in(&mut tx, std::slice::from_ref(&stored))
+                .await?;
         }
         tx.commit().await?;
         if let Ok(def) = self.def(&stored.resource_type)

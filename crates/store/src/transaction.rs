@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use crate::pairs::Decision;
 use crate::{
-    Outcome, Store, StoreError, Tx, WriteResult, body, check_update, claim, parse_if_match,
+    Outcome, Store, StoreError, Stored, Tx, WriteResult, body, check_update, claim, parse_if_match,
     parse_query_string, prefix_issue, query, replayed, request_hash, retrying, valid_id, written,
 };
 
@@ -307,6 +307,12 @@ impl Store {
         for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
             self.announce_in(&mut tx, &entry.stored).await?;
         }
+        let written: Vec<Stored> = entries
+            .iter()
+            .filter(|e| e.outcome != Outcome::Matched)
+            .map(|e| e.stored.clone())
+            .collect();
+        self.witness_in(&mut tx, &written).await?;
         if let Some(key) = key {
             let recorded: Vec<Value> = entries
                 .iter()

@@ -304,14 +304,21 @@ corridor_runtime::fhir_service! {
         ) -> Result<Response<pb::SendMessageResponse>, Status> {
             require("Communication", Interaction::Create)?;
             let key = idempotency_key(&request)?;
-            let sent = channel::send(&self.resources, request.get_ref(), key.as_deref()).await;
             let mut record = corridor_runtime::audit::Record::new("C", "$send-message");
+            record.entity(format!("Encounter/{}", request.get_ref().encounter_id));
+            let (sent, witnessed) = self
+                .resources
+                .witnessed(
+                    &record,
+                    channel::send(&self.resources, request.get_ref(), key.as_deref()),
+                )
+                .await;
             record.entity(format!("Encounter/{}", request.get_ref().encounter_id));
             if let Ok((result, _)) = &sent {
                 record.entity(format!("Communication/{}", result.stored.id));
                 record.patient_of(&serde_json::from_str(&result.stored.json).unwrap_or_default());
             }
-            let (result, message) = self.resources.audited(record, sent).await?;
+            let (result, message) = self.resources.audited_after(witnessed, record, sent).await?;
             tracing::info!(encounter = %request.get_ref().encounter_id, sequence = message.sequence, replayed = result.replayed, "message");
             Ok(respond(
                 pb::SendMessageResponse {

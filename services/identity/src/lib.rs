@@ -187,6 +187,26 @@ impl Identity {
         }
         self.resources.audited(record, result).await
     }
+
+    /// An operation that writes (`work`), audited as `action` `subtype`
+    /// about `entities`: inside its own transaction when it writes (see
+    /// `Resources::witnessed`), afterwards otherwise.
+    async fn audited_write<T>(
+        &self,
+        action: &'static str,
+        subtype: &str,
+        entities: &[&str],
+        work: impl std::future::Future<Output = Result<T, corridor_runtime::ApiError>>,
+    ) -> Result<T, corridor_runtime::ApiError> {
+        let mut record = corridor_runtime::audit::Record::new(action, subtype);
+        for entity in entities {
+            record.entity(format!("Patient/{}", entity.trim()));
+        }
+        let (result, witnessed) = self.resources.witnessed(&record, work).await;
+        self.resources
+            .audited_after(witnessed, record, result)
+            .await
+    }
 }
 
 fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status> {
@@ -328,8 +348,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let done = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by).await;
-            let (a, b) = self.audited("U", "$link", &[&req.patient_id, &req.other_id], done).await?;
+            let done = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by);
+            let (a, b) = self.audited_write("U", "$link", &[&req.patient_id, &req.other_id], done).await?;
             tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "link");
             Ok(tonic::Response::new(pb::LinkResponse {
                 patient: Some(to_proto(&a)),
@@ -344,8 +364,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let done = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by).await;
-            let (a, b) = self.audited("U", "$unlink", &[&req.patient_id, &req.other_id], done).await?;
+            let done = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by);
+            let (a, b) = self.audited_write("U", "$unlink", &[&req.patient_id, &req.other_id], done).await?;
             tracing::info!(patient = %a.id, other = %b.id, decided_by = %by.decided_by, "unlink");
             Ok(tonic::Response::new(pb::UnlinkResponse {
                 patient: Some(to_proto(&a)),
@@ -360,8 +380,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let done = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by).await;
-            let (source, target) = self.audited("U", "$merge", &[&req.source_id, &req.target_id], done).await?;
+            let done = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by);
+            let (source, target) = self.audited_write("U", "$merge", &[&req.source_id, &req.target_id], done).await?;
             tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "merge");
             Ok(tonic::Response::new(pb::MergeResponse {
                 source: Some(to_proto(&source)),
@@ -376,8 +396,8 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
-            let done = self.mpi.unmerge(req.source_id.trim(), &by).await;
-            let (source, target) = self.audited("U", "$unmerge", &[&req.source_id], done).await?;
+            let done = self.mpi.unmerge(req.source_id.trim(), &by);
+            let (source, target) = self.audited_write("U", "$unmerge", &[&req.source_id], done).await?;
             tracing::info!(source = %source.id, target = %target.id, decided_by = %by.decided_by, "unmerge");
             Ok(tonic::Response::new(pb::UnmergeResponse {
                 source: Some(to_proto(&source)),
@@ -402,9 +422,9 @@ corridor_runtime::fhir_service! {
             corridor_runtime::auth::require("Patient", Interaction::Update)?;
             let req = request.into_inner();
             let ids = [req.patient_id.clone(), req.candidate_id.clone()];
-            let decided = review::decide(self.resources.store(), &self.mpi, req).await;
+            let decided = review::decide(self.resources.store(), &self.mpi, req);
             let answer = self
-                .audited("U", "$decide-review", &[&ids[0], &ids[1]], decided)
+                .audited_write("U", "$decide-review", &[&ids[0], &ids[1]], decided)
                 .await?;
             Ok(tonic::Response::new(answer))
         }

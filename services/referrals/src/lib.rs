@@ -183,23 +183,28 @@ corridor_runtime::fhir_service! {
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let req = request.get_ref();
-            let made = referral::create(
-                &self.resources,
-                &self.identity,
-                &caller,
-                &req.service_request,
-                req.draft,
-                key.as_deref(),
-            )
-            .await;
             let mut record = corridor_runtime::audit::Record::new("C", "$refer");
+            let (made, witnessed) = self
+                .resources
+                .witnessed(
+                    &record,
+                    referral::create(
+                        &self.resources,
+                        &self.identity,
+                        &caller,
+                        &req.service_request,
+                        req.draft,
+                        key.as_deref(),
+                    ),
+                )
+                .await;
             if let Ok(done) = &made {
                 for entry in &done.entries {
                     record.entity(format!("{}/{}", entry.stored.resource_type, entry.stored.id));
                     record.patient_of(&serde_json::from_str(&entry.stored.json).unwrap_or_default());
                 }
             }
-            let result = self.resources.audited(record, made).await?;
+            let result = self.resources.audited_after(witnessed, record, made).await?;
             let (service_request, task) = match result.entries.as_slice() {
                 [sr, task] => (to_proto(&sr.stored), to_proto(&task.stored)),
                 _ => return Err(ApiError::Invalid(Issue::new("exception", "a referral is two resources")).into()),
@@ -221,20 +226,25 @@ corridor_runtime::fhir_service! {
             require("Task", Interaction::Update)?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
-            let moved = referral::transition(
-                &self.resources,
-                &self.encounters,
-                &caller,
-                request.get_ref(),
-                key.as_deref(),
-            )
-            .await;
             let mut record = corridor_runtime::audit::Record::new("U", "$transition");
+            let (moved, witnessed) = self
+                .resources
+                .witnessed(
+                    &record,
+                    referral::transition(
+                        &self.resources,
+                        &self.encounters,
+                        &caller,
+                        request.get_ref(),
+                        key.as_deref(),
+                    ),
+                )
+                .await;
             record.entity(format!("Task/{}", request.get_ref().task_id));
             if let Ok(done) = &moved {
                 record.patient_of(&serde_json::from_str(&done.stored.json).unwrap_or_default());
             }
-            let result = self.resources.audited(record, moved).await?;
+            let result = self.resources.audited_after(witnessed, record, moved).await?;
             tracing::info!(task = %result.stored.id, version = result.stored.version, status = %request.get_ref().status, replayed = result.replayed, "transition");
             Ok(respond(
                 pb::TransitionResponse {
