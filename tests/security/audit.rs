@@ -11,8 +11,8 @@ use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient
 use corridor_runtime::auth::BREAK_GLASS;
 use corridor_tests::rest::RestNode;
 use corridor_tests::{
-    ALL_SCOPES, Backend, FullNode, as_admin, connect_with, for_each_backend, token, token_settings,
-    with_token,
+    ALL_SCOPES, Backend, FullNode, as_admin, claims, connect_with, for_each_backend, sign, token,
+    token_settings, with_token,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -484,7 +484,66 @@ async fn a_change_whose_audit_record_cannot_be_written_is_not_stored(backend: Ba
     store.close().await;
 }
 
+async fn an_operation_refused_for_its_scope_leaves_a_refused_audit_event(backend: Backend) {
+    let Some(node) = FullNode::spawn(backend).await else {
+        return;
+    };
+    let reader = sign(&corridor_auth::AccessClaims {
+        sub: "reading-client".to_owned(),
+        ..claims("Organization/clinic", "system/Patient.rs system/Task.r")
+    });
+    let denied = node
+        .identity
+        .client
+        .clone()
+        .merge(with_token(
+            &reader,
+            pb::MergeRequest {
+                source_id: "a".to_owned(),
+                target_id: "b".to_owned(),
+                decided_by: "Practitioner/x".to_owned(),
+                reason: String::new(),
+            },
+        ))
+        .await
+        .expect_err("$merge needs Patient.u");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = node
+        .referrals
+        .client
+        .clone()
+        .transition(with_token(
+            &reader,
+            corridor_proto::referrals::v1::TransitionRequest {
+                task_id: "t".to_owned(),
+                if_match: "1".to_owned(),
+                status: "accepted".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("$transition needs Task.u");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    for subtype in ["$merge", "$transition"] {
+        let events =
+            audit_events(&node, &[("altid", "reading-client"), ("subtype", subtype)]).await;
+        assert_eq!(
+            events.len(),
+            1,
+            "one event for the refused {subtype}: {events:?}"
+        );
+        assert_eq!(events[0]["outcome"], "4", "{events:?}");
+        assert!(
+            events[0]["outcomeDesc"]
+                .as_str()
+                .is_some_and(|d| d.contains("scope")),
+            "{events:?}"
+        );
+    }
+}
+
 for_each_backend!(
+    an_operation_refused_for_its_scope_leaves_a_refused_audit_event,
     a_change_whose_audit_record_cannot_be_written_is_not_stored,
     every_access_leaves_exactly_one_audit_event_with_its_agent_and_patient,
     the_audit_trail_cannot_be_written_changed_or_deleted_through_the_api,

@@ -220,6 +220,21 @@ impl Resources {
         self.audited(record, result).await
     }
 
+    /// The caller, refused unless its scopes cover `interaction` on
+    /// `resource_type`; a refusal is audited as `record` (a denied attempt
+    /// of an operation leaves its AuditEvent like any other).
+    pub async fn require(
+        &self,
+        record: &crate::audit::Record,
+        resource_type: &str,
+        interaction: Interaction,
+    ) -> Result<Arc<auth::Caller>, ApiError> {
+        match auth::require(resource_type, interaction) {
+            Ok(caller) => Ok(caller),
+            Err(err) => self.audited(record.clone(), Err(err)).await,
+        }
+    }
+
     /// Decide who may see and change what with `policy`.
     #[must_use]
     pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {

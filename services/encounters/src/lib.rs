@@ -24,7 +24,6 @@ use corridor_proto::encounters::v1 as pb;
 use corridor_proto::encounters::v1::encounters_service_server::{
     EncountersService, EncountersServiceServer,
 };
-use corridor_runtime::auth::require;
 use corridor_runtime::resources::{Resources, respond, respond_replayed};
 use corridor_runtime::server::{self, ServeError};
 use corridor_runtime::{ApiError, ServiceConfig, Shutdown, idempotency_key};
@@ -281,8 +280,9 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::EverythingRequest>,
         ) -> Result<Response<pb::EverythingResponse>, Status> {
-            require("Patient", Interaction::Read)?;
-            require("Encounter", Interaction::Read)?;
+            let everything = corridor_runtime::audit::Record::new("R", "$everything");
+            self.resources.require(&everything, "Patient", Interaction::Read).await?;
+            self.resources.require(&everything, "Encounter", Interaction::Read).await?;
             let found = everything::everything(
                 &self.resources,
                 &self.identity,
@@ -302,7 +302,13 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::SendMessageRequest>,
         ) -> Result<Response<pb::SendMessageResponse>, Status> {
-            require("Communication", Interaction::Create)?;
+            self.resources
+                .require(
+                    &corridor_runtime::audit::Record::new("C", "$send-message"),
+                    "Communication",
+                    Interaction::Create,
+                )
+                .await?;
             let key = idempotency_key(&request)?;
             let mut record = corridor_runtime::audit::Record::new("C", "$send-message");
             record.entity(format!("Encounter/{}", request.get_ref().encounter_id));
@@ -334,7 +340,13 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::OpenChannelRequest>,
         ) -> Result<Response<Self::OpenChannelStream>, Status> {
-            require("Communication", Interaction::Read)?;
+            self.resources
+                .require(
+                    &corridor_runtime::audit::Record::new("R", "$open-channel"),
+                    "Communication",
+                    Interaction::Read,
+                )
+                .await?;
             let opened = channel::open(
                 &self.resources,
                 request.get_ref(),

@@ -219,7 +219,13 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::RegisterClientRequest>,
         ) -> Result<tonic::Response<pb::RegisterClientResponse>, tonic::Status> {
-            let caller = corridor_runtime::auth::require_admin("register clients")?;
+            let caller = match corridor_runtime::auth::require_admin("register clients") {
+                Ok(caller) => caller,
+                Err(err) => {
+                    let record = corridor_runtime::audit::Record::new("C", "$register-client");
+                    self.resources.audited(record, Err(err)).await?
+                }
+            };
             let req = request.into_inner();
             let registered = if req.require_certificate && self.tls.is_none() {
                 Err(corridor_runtime::ApiError::Invalid(
@@ -309,7 +315,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::MatchRequest>,
         ) -> Result<tonic::Response<pb::MatchResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Search)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("E", "$match"), "Patient", Interaction::Search).await?;
             let req = request.into_inner();
             let found = async {
                 let validated = self.resources.validate(&req.resource)?;
@@ -345,7 +351,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::LinkRequest>,
         ) -> Result<tonic::Response<pb::LinkResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Update)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("U", "$link"), "Patient", Interaction::Update).await?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let done = self.mpi.link(req.patient_id.trim(), req.other_id.trim(), &by);
@@ -361,7 +367,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::UnlinkRequest>,
         ) -> Result<tonic::Response<pb::UnlinkResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Update)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("U", "$unlink"), "Patient", Interaction::Update).await?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let done = self.mpi.unlink(req.patient_id.trim(), req.other_id.trim(), &by);
@@ -377,7 +383,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::MergeRequest>,
         ) -> Result<tonic::Response<pb::MergeResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Update)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("U", "$merge"), "Patient", Interaction::Update).await?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let done = self.mpi.merge(req.source_id.trim(), req.target_id.trim(), &by);
@@ -393,7 +399,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::UnmergeRequest>,
         ) -> Result<tonic::Response<pb::UnmergeResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Update)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("U", "$unmerge"), "Patient", Interaction::Update).await?;
             let req = request.into_inner();
             let by = decider(&req.decided_by, &req.reason)?;
             let done = self.mpi.unmerge(req.source_id.trim(), &by);
@@ -409,7 +415,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::ListReviewsRequest>,
         ) -> Result<tonic::Response<pb::ListReviewsResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Search)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("E", "$list-reviews"), "Patient", Interaction::Search).await?;
             let listed = review::list(self.resources.store(), request.into_inner()).await;
             let answer = self.audited("E", "$list-reviews", &[], listed).await?;
             Ok(tonic::Response::new(answer))
@@ -419,7 +425,7 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::DecideReviewRequest>,
         ) -> Result<tonic::Response<pb::DecideReviewResponse>, tonic::Status> {
-            corridor_runtime::auth::require("Patient", Interaction::Update)?;
+            self.resources.require(&corridor_runtime::audit::Record::new("U", "$decide-review"), "Patient", Interaction::Update).await?;
             let req = request.into_inner();
             let ids = [req.patient_id.clone(), req.candidate_id.clone()];
             let decided = review::decide(self.resources.store(), &self.mpi, req);

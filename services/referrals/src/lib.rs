@@ -178,8 +178,9 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::CreateReferralRequest>,
         ) -> Result<Response<pb::CreateReferralResponse>, Status> {
-            require("ServiceRequest", Interaction::Create)?;
-            require("Task", Interaction::Create)?;
+            let refer = corridor_runtime::audit::Record::new("C", "$refer");
+            self.resources.require(&refer, "ServiceRequest", Interaction::Create).await?;
+            self.resources.require(&refer, "Task", Interaction::Create).await?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let req = request.get_ref();
@@ -223,7 +224,13 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::TransitionRequest>,
         ) -> Result<Response<pb::TransitionResponse>, Status> {
-            require("Task", Interaction::Update)?;
+            self.resources
+                .require(
+                    &corridor_runtime::audit::Record::new("U", "$transition"),
+                    "Task",
+                    Interaction::Update,
+                )
+                .await?;
             let key = idempotency_key(&request)?;
             let caller = caller_organization(&request)?;
             let mut record = corridor_runtime::audit::Record::new("U", "$transition");
@@ -260,23 +267,27 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::WatchRequest>,
         ) -> Result<Response<Self::WatchStream>, Status> {
-            require("Task", Interaction::Read)?;
+            // Opening the feed is the access audited: what it shows is
+            // what the caller's organization takes part in.
+            let record = corridor_runtime::audit::Record::new("R", "$watch");
+            self.resources.require(&record, "Task", Interaction::Read).await?;
             let caller = caller_organization(&request)?;
             let after = request.get_ref().after_sequence;
-            if after < 0 {
-                return Err(ApiError::Invalid(
+            let opened = if after < 0 {
+                Err(ApiError::Invalid(
                     Issue::new("invalid", "after_sequence is the last sequence received, 0 or more")
                         .at("after_sequence"),
-                )
-                .into());
-            }
-            Ok(Response::new(events::watch(
-                self.resources.store(),
-                caller,
-                after,
-                self.watch,
-                self.shutdown.clone(),
-            )))
+                ))
+            } else {
+                Ok(events::watch(
+                    self.resources.store(),
+                    caller,
+                    after,
+                    self.watch,
+                    self.shutdown.clone(),
+                ))
+            };
+            Ok(Response::new(self.resources.audited(record, opened).await?))
         }
 
         async fn referred_patients(
