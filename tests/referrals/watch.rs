@@ -307,10 +307,11 @@ async fn a_watcher_dropped_after_3000_events_resumes_and_gets_all_10000_exactly_
     // mid-stream, with a backlog to catch up on.
     let last_seen = before.last().expect("events read").sequence;
     let backlog = usize::try_from(last_seen).expect("positive") / 2 + 1_000;
-    // Thousands of referrals, each audited in identity, while the rest of
-    // the suite runs on two cores: a bound on progress, not a speed test.
+    // Thousands of referrals, each audited in identity before it commits,
+    // while the rest of the suite runs on two cores: a bound on progress,
+    // not a speed test.
     tokio::time::timeout(
-        PATIENCE * 4,
+        PATIENCE * 8,
         referred.wait_for(|&n| n >= backlog.min(REFERRALS)),
     )
     .await
