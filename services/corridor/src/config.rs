@@ -353,6 +353,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
 
+    /// PKCS#8 PEM file of the signing key this one replaced, during a key
+    /// rotation: its public half stays in the node's JWKS, so that tokens
+    /// it signed verify until they expire; it signs nothing. Drop it once
+    /// a token lifetime has passed since the rotation.
+    #[arg(long, env = "CORRIDOR_RETIRED_SIGNING_KEY_FILE")]
+    pub retired_signing_key_file: Option<PathBuf>,
+
     /// ISO 3166 code of the node's jurisdiction (e.g. IT, DE-BY), written
     /// into the access tokens it issues.
     #[arg(long, env = "CORRIDOR_JURISDICTION", default_value = "XX")]
@@ -722,9 +729,25 @@ impl ServeArgs {
             }
         };
         let (key, label) = signing_key(self.signing_key_file.as_deref(), &self.data_dir)?;
+        let retired = match &self.retired_signing_key_file {
+            None => Vec::new(),
+            Some(path) => {
+                const VAR: &str = "CORRIDOR_RETIRED_SIGNING_KEY_FILE (--retired-signing-key-file)";
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{VAR}: cannot read {}: {e}", path.display()))?;
+                let old = corridor_auth::keys::SigningKey::from_pkcs8_pem(&pem)
+                    .map_err(|e| format!("{VAR} {}: {e}", path.display()))?;
+                if old.kid == key.kid {
+                    return Err(format!(
+                        "{VAR} is the signing key itself; give the key it replaced"
+                    ));
+                }
+                vec![old]
+            }
+        };
         Ok(Tokens {
             settings: corridor_identity::tokens::TokenSettings {
-                keys: corridor_auth::NodeKeys::from_keys(key, Vec::new()),
+                keys: corridor_auth::NodeKeys::from_keys(key, retired),
                 token_url: format!("{issuer}/token"),
                 issuer,
                 jurisdiction,
@@ -975,6 +998,89 @@ mod tests {
         assert!(node.tls);
         assert!(node.identity_url.starts_with("https://"));
         assert!(node.services.iter().all(|s| s.config.tls.is_some()));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn after_a_key_rotation_tokens_of_the_retired_key_still_verify_and_new_ones_use_the_new_key() {
+        let dir = std::env::temp_dir().join(format!("corridor-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write_key = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(
+                &path,
+                corridor_auth::keys::SigningKey::generate_pkcs8_pem().unwrap(),
+            )
+            .unwrap();
+            path.display().to_string()
+        };
+        let (old, new) = (write_key("old.pem"), write_key("new.pem"));
+        let token_with = |key: &str| {
+            TokenOnly::parse_from(["token", "--signing-key-file", key])
+                .args
+                .mint()
+                .unwrap()
+        };
+        let before = token_with(&old);
+        let settings = serve_args(&[
+            "--signing-key-file",
+            &new,
+            "--retired-signing-key-file",
+            &old,
+        ])
+        .validate()
+        .unwrap()
+        .tokens
+        .unwrap()
+        .settings;
+        let verifier =
+            corridor_auth::Verifier::for_node(&settings.jwks(), &settings.issuer).unwrap();
+        verifier
+            .verify(&before)
+            .expect("a token of the retired key");
+        verifier
+            .verify(&token_with(&new))
+            .expect("a token of the new key");
+        let issued = corridor_auth::tokens::issue(
+            &settings.keys,
+            &corridor_auth::AccessClaims {
+                iss: settings.issuer.clone(),
+                sub: "c".to_owned(),
+                aud: settings.issuer.clone(),
+                exp: u64::MAX / 2,
+                iat: 0,
+                jti: "j".to_owned(),
+                organization: "Organization/o".to_owned(),
+                jurisdiction: "XX".to_owned(),
+                scope: "system/Patient.r".to_owned(),
+                admin: false,
+                cnf: None,
+            },
+        )
+        .unwrap();
+        let new_only = corridor_identity::tokens::TokenSettings {
+            keys: corridor_auth::NodeKeys::from_keys(
+                corridor_auth::keys::SigningKey::from_pkcs8_pem(
+                    &std::fs::read_to_string(&new).unwrap(),
+                )
+                .unwrap(),
+                Vec::new(),
+            ),
+            ..settings.clone()
+        };
+        corridor_auth::Verifier::for_node(&new_only.jwks(), &settings.issuer)
+            .unwrap()
+            .verify(&issued)
+            .expect("the node signs with the new key only");
+        let err = serve_args(&[
+            "--signing-key-file",
+            &new,
+            "--retired-signing-key-file",
+            &new,
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("the signing key itself"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 
