@@ -754,7 +754,8 @@ async fn referrals_and_consents_are_seen_only_by_those_they_name(backend: Backen
         Code::InvalidArgument,
         "a Consent recorded in another's name: {err:?}"
     );
-    // Revoking takes effect at once: Hospital 2 no longer reads E1.
+    // Revoking takes effect within moments: encounters drops its cached
+    // decision when identity's change feed tells it a Consent changed.
     let e1 = w.records[0].1.clone();
     expect(
         w.read_clinical(&w.hospital_2, "Encounter", &e1).await,
@@ -768,13 +769,26 @@ async fn referrals_and_consents_are_seen_only_by_those_they_name(backend: Backen
         Code::Ok,
         "NGO A records the revocation",
     );
-    expect(
-        w.read_clinical(&w.hospital_2, "Encounter", &e1).await,
-        false,
-        Code::NotFound,
-        "Hospital 2 reads E1 after the revocation",
-    );
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let read = w.read_clinical(&w.hospital_2, "Encounter", &e1).await;
+        if read.is_err() || revoked_at.elapsed() > REVOCATION_BOUND {
+            expect(
+                read,
+                false,
+                Code::NotFound,
+                "Hospital 2 reads E1 after the revocation",
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
+
+/// How soon a revocation must reach encounters: the delivery time of
+/// identity's change feed, with room for a loaded test machine. A liveness
+/// bound, not a speed claim.
+const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn everything_the_channel_and_break_glass_follow_the_same_rules(backend: Backend) {
     let Some(w) = world(backend).await else {
@@ -903,7 +917,123 @@ async fn everything_the_channel_and_break_glass_follow_the_same_rules(backend: B
     );
 }
 
+/// Whether `cache` holds an answer for `organization` (asked without
+/// fetching: a miss is an error).
+async fn holds<V>(cache: &corridor_runtime::changes::Cached<V>, organization: &str) -> bool {
+    cache
+        .get_or_fetch(organization, || async {
+            Err(corridor_runtime::ApiError::Unavailable(
+                corridor_fhir::Issue::new("transient", "not cached"),
+            ))
+        })
+        .await
+        .is_ok()
+}
+
+/// Wait up to [`REVOCATION_BOUND`] for `done`.
+async fn within_bound(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < REVOCATION_BOUND,
+            "{what} within {REVOCATION_BOUND:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn decisions_are_cached_while_the_feeds_are_followed_and_dropped_when_a_consent_or_referral_changes(
+    backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let decisions = w.node.encounters.decisions.clone();
+    within_bound(
+        "encounters follows identity's and referrals' change feeds",
+        async || decisions.consent.is_live() && decisions.referred.is_live(),
+    )
+    .await;
+    // Hospital 2 reads E1 under NGO A's Consent: both answers are cached.
+    let e1 = w.records[0].1.clone();
+    expect(
+        w.read_clinical(&w.hospital_2, "Encounter", &e1).await,
+        true,
+        Code::Ok,
+        "Hospital 2 reads E1 under the Consent",
+    );
+    assert!(
+        holds(&decisions.consent, &w.hospital_2.org).await,
+        "consent decision cached"
+    );
+    assert!(
+        holds(&decisions.referred, &w.hospital_2.org).await,
+        "referred patients cached"
+    );
+    // A referral change drops the referral answers, and only those.
+    let task = w.tasks[0].clone();
+    w.node
+        .referrals
+        .client
+        .clone()
+        .transition(with_token(
+            &w.hospital_1.token,
+            refpb::TransitionRequest {
+                task_id: task,
+                if_match: "1".to_owned(),
+                status: "received".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("Hospital 1 receives the referral");
+    within_bound(
+        "a referral change drops the cached referral answers",
+        async || !holds(&decisions.referred, &w.hospital_2.org).await,
+    )
+    .await;
+    assert!(
+        holds(&decisions.consent, &w.hospital_2.org).await,
+        "consents did not change"
+    );
+    // A Consent change drops the Consent decisions; the revocation applies.
+    let mut revoked = consent(
+        &w.patients[0],
+        &w.ngo_a.org,
+        "permit",
+        json!({"reference": w.hospital_2.org}),
+    );
+    revoked["id"] = json!(w.consents[0]);
+    revoked["status"] = json!("inactive");
+    w.node
+        .identity
+        .client
+        .clone()
+        .update(with_token(
+            &w.ngo_a.token,
+            pb::UpdateRequest {
+                resource_type: "Consent".to_owned(),
+                id: w.consents[0].clone(),
+                resource: revoked.to_string(),
+                if_match: String::new(),
+            },
+        ))
+        .await
+        .expect("NGO A revokes");
+    within_bound("a Consent change drops the cached decisions", async || {
+        !holds(&decisions.consent, &w.hospital_2.org).await
+    })
+    .await;
+    expect(
+        w.read_clinical(&w.hospital_2, "Encounter", &e1).await,
+        false,
+        Code::NotFound,
+        "Hospital 2 reads E1 after the revocation",
+    );
+}
+
 for_each_backend!(
+    decisions_are_cached_while_the_feeds_are_followed_and_dropped_when_a_consent_or_referral_changes,
     clinical_records_are_read_searched_and_changed_by_relationship_and_consent,
     referrals_and_consents_are_seen_only_by_those_they_name,
     everything_the_channel_and_break_glass_follow_the_same_rules,

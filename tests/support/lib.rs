@@ -508,6 +508,8 @@ impl IdentityApp {
 pub struct EncountersApp {
     pub addr: SocketAddr,
     pub client: EncountersServiceClient<Authed>,
+    /// The access decisions it caches.
+    pub decisions: std::sync::Arc<corridor_encounters::access::Decisions>,
     running: Running,
 }
 
@@ -546,12 +548,14 @@ impl EncountersApp {
     /// Run an encounters service that is built.
     pub async fn run(app: corridor_encounters::Application) -> Self {
         let addr = app.local_addr();
+        let decisions = app.decisions();
         let running = Running::start("encounters", |shutdown| app.run_until_stopped(shutdown));
         let client = EncountersServiceClient::new(connect(addr).await)
             .max_decoding_message_size(64 * 1024 * 1024);
         Self {
             addr,
             client,
+            decisions,
             running,
         }
     }

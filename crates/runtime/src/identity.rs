@@ -89,6 +89,21 @@ impl IdentityLink {
         .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it refused the request"))
     }
 
+    /// Follow identity's feed of Consent decision changes (no token: it
+    /// tells only that something changed). See [`crate::changes`].
+    pub async fn watch_decisions(
+        &self,
+    ) -> Result<tonic::Streaming<corridor_proto::fhir::v1::ChangeNotice>, tonic::Status> {
+        let mut client = self.client.clone();
+        let request = tonic::Request::new(corridor_proto::fhir::v1::WatchChangesRequest {});
+        Ok(
+            tokio::time::timeout(self.deadline, client.watch_decisions(request))
+                .await
+                .map_err(|_| tonic::Status::unavailable("identity did not answer"))??
+                .into_inner(),
+        )
+    }
+
     /// Patient `id`'s current identity: where its merges lead, and every id
     /// merged into that. None when identity has no such Patient (or it was
     /// deleted).

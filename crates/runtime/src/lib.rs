@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod error;
 pub mod follow;
 pub mod handlers;

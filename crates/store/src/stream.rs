@@ -143,6 +143,18 @@ impl Store {
         let _ = self.inner.watch.send(Arc::from(stream));
     }
 
+    /// The last sequence of `stream` (0 when it is empty): where a follower
+    /// that wants only what comes next starts.
+    pub async fn stream_last(&self, stream: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS last FROM stream_entries WHERE stream = $1",
+        )
+        .bind(stream)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("last")?)
+    }
+
     /// Up to `limit` entries of `stream` after sequence `after`, in order,
     /// each with the version it was appended with.
     pub async fn stream_after(

@@ -22,14 +22,22 @@
 //! Only the organization that wrote a record may **change** (update,
 //! delete) it. Searches apply the same rule inside their SQL, so a search
 //! never counts, pages or returns what the caller may not read.
+//!
+//! Identity's and referrals' answers are cached per organization while
+//! their change feeds are followed ([`Decisions`], see
+//! `corridor_runtime::changes`): a Consent, Organization or referral change
+//! drops them within the feed's delivery time.
 
 use corridor_fhir::{Issue, Validated};
+use corridor_proto::identity::v1::ConsentDecisionResponse;
 use corridor_runtime::ApiError;
 use corridor_runtime::auth::Caller;
+use corridor_runtime::changes::Cached;
 use corridor_runtime::identity::IdentityLink;
 use corridor_runtime::resources::{Deciding, Policy};
 use corridor_store::{Access, Condition};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use crate::referrals::ReferralsLink;
 
@@ -40,11 +48,33 @@ pub const TAG_PARAM: &str = "_tag";
 /// The parameter of every type that names the record's Patient.
 pub const PATIENT_PARAM: &str = "patient";
 
+/// How long a cached decision may be used at most, even while its feed is
+/// followed (a backstop should a notice be lost).
+pub const DECISION_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Identity's Consent decisions and referrals' referred patients, cached
+/// by organization while their change feeds are followed.
+#[derive(Debug)]
+pub struct Decisions {
+    pub consent: Arc<Cached<ConsentDecisionResponse>>,
+    pub referred: Arc<Cached<Vec<String>>>,
+}
+
+impl Default for Decisions {
+    fn default() -> Self {
+        Self {
+            consent: Arc::new(Cached::new(DECISION_TTL)),
+            referred: Arc::new(Cached::new(DECISION_TTL)),
+        }
+    }
+}
+
 /// The encounters service's policy.
 #[derive(Debug, Clone)]
 pub struct EncountersPolicy {
     pub identity: IdentityLink,
     pub referrals: Option<ReferralsLink>,
+    pub decisions: Arc<Decisions>,
 }
 
 fn written_by(organization: &str) -> Condition {
@@ -65,7 +95,11 @@ fn patients(ids: &[String]) -> Condition {
 impl EncountersPolicy {
     /// What `caller` may read, of any of the service's types.
     pub async fn access(&self, caller: &Caller) -> Result<Access, ApiError> {
-        let decision = self.identity.consent_decision("").await?;
+        let decision = self
+            .decisions
+            .consent
+            .get_or_fetch(&caller.organization, || self.identity.consent_decision(""))
+            .await?;
         let denied = patients(&decision.denied_patient_ids);
         if let Some(reason) = &caller.break_glass {
             if !decision.provider {
@@ -84,9 +118,14 @@ impl EncountersPolicy {
                 none_of: vec![denied],
             });
         }
-        let mut permitted = decision.permitted_patient_ids;
+        let mut permitted = decision.permitted_patient_ids.clone();
         if let Some(referrals) = &self.referrals {
-            permitted.extend(referrals.referred_patients().await?);
+            let referred = self
+                .decisions
+                .referred
+                .get_or_fetch(&caller.organization, || referrals.referred_patients())
+                .await?;
+            permitted.extend(referred.iter().cloned());
         }
         permitted.sort();
         permitted.dedup();

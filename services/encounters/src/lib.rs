@@ -90,6 +90,8 @@ pub struct Application {
     referrals: Option<referrals::ReferralsLink>,
     auth: corridor_runtime::auth::Auth,
     config: EncountersConfig,
+    /// Identity's and referrals' decisions, cached while followed.
+    decisions: Arc<access::Decisions>,
 }
 
 impl Application {
@@ -116,9 +118,11 @@ impl Application {
         let auth = corridor_runtime::auth::Auth::from_identity(identity.clone())
             .with_tls(config.service.tls.clone());
         let link = Arc::new(identity.clone());
+        let decisions = Arc::new(access::Decisions::default());
         let policy = Arc::new(access::EncountersPolicy {
             identity: identity.clone(),
             referrals: referrals.clone(),
+            decisions: Arc::clone(&decisions),
         });
         let resources = Resources::new(store, config.service.limits)
             .with_policy(policy)
@@ -137,11 +141,17 @@ impl Application {
             referrals,
             auth,
             config,
+            decisions,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The access decisions it caches (see [`access::Decisions`]).
+    pub fn decisions(&self) -> Arc<access::Decisions> {
+        Arc::clone(&self.decisions)
     }
 
     /// Include the referrals of the service at `url` in
@@ -160,6 +170,7 @@ impl Application {
             .with_policy(Arc::new(access::EncountersPolicy {
                 identity: self.identity.clone(),
                 referrals: Some(link),
+                decisions: Arc::clone(&self.decisions),
             }));
         Ok(())
     }
@@ -168,6 +179,31 @@ impl Application {
     /// the store.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
         let store = self.resources.store().clone();
+        // Follow what the access decisions are made from, so that they can
+        // be cached (see `access::Decisions`).
+        let mut followers = vec![tokio::spawn({
+            let identity = self.identity.clone();
+            corridor_runtime::changes::follow_changes(
+                Arc::clone(&self.decisions.consent),
+                "identity decision changes",
+                move || {
+                    let identity = identity.clone();
+                    async move { identity.watch_decisions().await }
+                },
+                shutdown.clone(),
+            )
+        })];
+        if let Some(referrals) = self.referrals.clone() {
+            followers.push(tokio::spawn(corridor_runtime::changes::follow_changes(
+                Arc::clone(&self.decisions.referred),
+                "referral changes",
+                move || {
+                    let referrals = referrals.clone();
+                    async move { referrals.watch_participation().await }
+                },
+                shutdown.clone(),
+            )));
+        }
         let handler = Encounters {
             resources: self.resources,
             identity: self.identity,
@@ -181,7 +217,7 @@ impl Application {
         // A transaction Bundle is held to the resource limit as a whole.
         let service = EncountersServiceServer::new(handler)
             .max_decoding_message_size(server::max_message_size(&self.config.service.limits));
-        server::serve_with_store(
+        let served = server::serve_with_store(
             self.listener,
             tonic::service::Routes::new(service),
             SERVICE_NAME,
@@ -190,7 +226,11 @@ impl Application {
             shutdown,
             self.config.service.shutdown_grace,
         )
-        .await
+        .await;
+        for follower in followers {
+            follower.abort();
+        }
+        served
     }
 }
 

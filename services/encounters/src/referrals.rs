@@ -32,6 +32,21 @@ impl ReferralsLink {
         })
     }
 
+    /// Follow referrals' feed of changes (no token: it tells only that
+    /// something changed). See `corridor_runtime::changes`.
+    pub async fn watch_participation(
+        &self,
+    ) -> Result<tonic::Streaming<corridor_proto::fhir::v1::ChangeNotice>, tonic::Status> {
+        let mut client = self.client.clone();
+        let request = tonic::Request::new(corridor_proto::fhir::v1::WatchChangesRequest {});
+        Ok(
+            tokio::time::timeout(self.deadline, client.watch_participation(request))
+                .await
+                .map_err(|_| tonic::Status::unavailable("referrals did not answer"))??
+                .into_inner(),
+        )
+    }
+
     /// The Patients of the referrals the caller's organization takes part in.
     pub async fn referred_patients(&self) -> Result<Vec<String>, ApiError> {
         let mut client = self.client.clone();

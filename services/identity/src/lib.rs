@@ -47,6 +47,8 @@ pub const SERVICE_NAME: &str = "corridor.identity.v1.IdentityService";
 pub const PUBLIC_METHODS: &[&str] = &[
     "/corridor.identity.v1.IdentityService/Token",
     "/corridor.identity.v1.IdentityService/Jwks",
+    // Tells only that something changed; over mutual TLS, services only.
+    "/corridor.identity.v1.IdentityService/WatchDecisions",
 ];
 /// PostgreSQL schema of the service's tables.
 pub const SCHEMA: &str = "identity";
@@ -143,6 +145,7 @@ impl Application {
             matcher,
             tokens: tokens::Tokens::new(store.clone(), self.tokens),
             tls: self.config.tls.clone(),
+            shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(server::max_message_size(&self.config.limits));
         let served = server::serve_with_store(
@@ -169,6 +172,8 @@ struct Identity {
     tokens: tokens::Tokens,
     /// The service's mutual TLS, when it runs one.
     tls: Option<corridor_runtime::tls::Tls>,
+    /// Ends the change feeds it serves.
+    shutdown: Shutdown,
 }
 
 impl Identity {
@@ -290,6 +295,27 @@ corridor_runtime::fhir_service! {
             )
             .await?;
             Ok(tonic::Response::new(pb::RecordAuditResponse { id }))
+        }
+
+        type WatchDecisionsStream =
+            corridor_runtime::follow::Items<corridor_proto::fhir::v1::ChangeNotice>;
+
+        async fn watch_decisions(
+            &self,
+            request: tonic::Request<corridor_proto::fhir::v1::WatchChangesRequest>,
+        ) -> Result<tonic::Response<Self::WatchDecisionsStream>, tonic::Status> {
+            corridor_runtime::changes::only_services(
+                self.tls.as_ref(),
+                request.extensions(),
+                "the Consent decision changes",
+            )?;
+            let feed = corridor_runtime::changes::feed(
+                self.resources.store(),
+                params::DECISION_CHANGES,
+                self.shutdown.clone(),
+            )
+            .await?;
+            Ok(tonic::Response::new(feed))
         }
 
         async fn consent_decision(

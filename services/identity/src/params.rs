@@ -5,6 +5,9 @@ use corridor_store::{Keys, ParamKind, ResourceDef, SearchParam};
 /// The stream every Patient write is appended to, in commit order; the
 /// review queue follows it (see `review.rs`).
 pub const PATIENT_CHANGES: &str = "patient-changes";
+/// The stream every Consent and Organization change is announced on: what
+/// a Consent decision is made from (`WatchDecisions` follows it).
+pub const DECISION_CHANGES: &str = "decision-changes";
 
 const fn param(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> SearchParam {
     SearchParam { name, kind, paths }
@@ -129,7 +132,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Organization",
         params: ORGANIZATION,
         sortable: &["name"],
-        announce: None,
+        announce: Some(DECISION_CHANGES),
         keys: None,
     },
     ResourceDef {
@@ -143,7 +146,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource_type: "Consent",
         params: CONSENT,
         sortable: &["date"],
-        announce: None,
+        announce: Some(DECISION_CHANGES),
         keys: None,
     },
     ResourceDef {

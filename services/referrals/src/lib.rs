@@ -105,8 +105,13 @@ impl Application {
         let store = Store::connect(&config.service.store, RESOURCES).await?;
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
-        let auth = corridor_runtime::auth::Auth::from_identity(identity.clone())
-            .with_tls(config.service.tls.clone());
+        let auth = corridor_runtime::auth::Auth {
+            // Tells only that something changed; over mutual TLS, services
+            // only.
+            public: &["/corridor.referrals.v1.ReferralsService/WatchParticipation"],
+            ..corridor_runtime::auth::Auth::from_identity(identity.clone())
+        }
+        .with_tls(config.service.tls.clone());
         let resources = Resources::new(store, config.service.limits)
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
@@ -145,6 +150,7 @@ impl Application {
             encounters: self.encounters,
             watch: self.config.watch,
             shutdown: shutdown.clone(),
+            tls: self.config.service.tls.clone(),
         };
         let service = ReferralsServiceServer::new(handler)
             .max_decoding_message_size(server::max_message_size(&self.config.service.limits));
@@ -170,6 +176,8 @@ struct Referrals {
     watch: follow::Limits,
     /// Ends open Watch streams when the service stops.
     shutdown: Shutdown,
+    /// The service's mutual TLS, when it runs one.
+    tls: Option<corridor_runtime::tls::Tls>,
 }
 
 corridor_runtime::fhir_service! {
@@ -288,6 +296,27 @@ corridor_runtime::fhir_service! {
                 ))
             };
             Ok(Response::new(self.resources.audited(record, opened).await?))
+        }
+
+        type WatchParticipationStream =
+            follow::Items<corridor_proto::fhir::v1::ChangeNotice>;
+
+        async fn watch_participation(
+            &self,
+            request: Request<corridor_proto::fhir::v1::WatchChangesRequest>,
+        ) -> Result<Response<Self::WatchParticipationStream>, Status> {
+            corridor_runtime::changes::only_services(
+                self.tls.as_ref(),
+                request.extensions(),
+                "the referral changes",
+            )?;
+            let feed = corridor_runtime::changes::feed(
+                self.resources.store(),
+                EVENTS,
+                self.shutdown.clone(),
+            )
+            .await?;
+            Ok(Response::new(feed))
         }
 
         async fn referred_patients(
