@@ -748,9 +748,11 @@ impl Store {
     ) -> Result<WriteResult, StoreError> {
         self.record_key(&mut tx, key, &stored, outcome).await?;
         if outcome != Outcome::Matched {
-            self.announce_in(&mut tx, &stored).await?;
+            // The witness first: announcing takes the stream's lock, held
+            // until commit, and the witness may call another service.
             self.witness_in(&mut tx, std::slice::from_ref(&stored))
                 .await?;
+            self.announce_in(&mut tx, &stored).await?;
         }
         tx.commit().await?;
         if let Ok(def) = self.def(&stored.resource_type)

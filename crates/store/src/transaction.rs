@@ -303,16 +303,18 @@ impl Store {
         for decision in decisions {
             crate::pairs::decide_in(&mut tx, decision).await?;
         }
-        // Announce last, in entry order, to hold the stream lock briefly.
-        for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
-            self.announce_in(&mut tx, &entry.stored).await?;
-        }
+        // The witness before announcing: announcing takes the stream's
+        // lock, held until commit, and the witness may call another service.
         let written: Vec<Stored> = entries
             .iter()
             .filter(|e| e.outcome != Outcome::Matched)
             .map(|e| e.stored.clone())
             .collect();
         self.witness_in(&mut tx, &written).await?;
+        // Announce last, in entry order, to hold the stream lock briefly.
+        for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
+            self.announce_in(&mut tx, &entry.stored).await?;
+        }
         if let Some(key) = key {
             let recorded: Vec<Value> = entries
                 .iter()
