@@ -242,6 +242,34 @@ async fn world(backend: Backend) -> Option<World> {
 }
 
 impl World {
+    /// `party` sends the revocation (status inactive) of the first Consent:
+    /// NGO A's, which lets Hospital 2 read the first patient's records.
+    async fn revoke_first_consent(&self, party: &Party) -> Result<(), tonic::Status> {
+        let mut revoked = consent(
+            &self.patients[0],
+            &self.ngo_a.org,
+            "permit",
+            json!({"reference": self.hospital_2.org}),
+        );
+        revoked["id"] = json!(self.consents[0]);
+        revoked["status"] = json!("inactive");
+        self.node
+            .identity
+            .client
+            .clone()
+            .update(with_token(
+                &party.token,
+                pb::UpdateRequest {
+                    resource_type: "Consent".to_owned(),
+                    id: self.consents[0].clone(),
+                    resource: revoked.to_string(),
+                    if_match: String::new(),
+                },
+            ))
+            .await
+            .map(|_| ())
+    }
+
     fn parties(&self) -> [&Party; 4] {
         [&self.ngo_a, &self.ngo_b, &self.hospital_1, &self.hospital_2]
     }
@@ -693,35 +721,14 @@ async fn referrals_and_consents_are_seen_only_by_those_they_name(backend: Backen
         assert_eq!(total, 3, "{} searches Patients", party.name);
     }
     // Nobody but the recorder changes a Consent, and nobody grants itself.
-    let mut revoked = consent(
-        &w.patients[0],
-        &w.ngo_a.org,
-        "permit",
-        json!({"reference": w.hospital_2.org}),
-    );
-    revoked["id"] = json!(w.consents[0]);
-    revoked["status"] = json!("inactive");
-    let update = |party: &Party| {
-        let mut client = w.node.identity.client.clone();
-        let request = with_token(
-            &party.token,
-            pb::UpdateRequest {
-                resource_type: "Consent".to_owned(),
-                id: w.consents[0].clone(),
-                resource: revoked.to_string(),
-                if_match: String::new(),
-            },
-        );
-        async move { client.update(request).await.map(|_| ()) }
-    };
     expect(
-        update(&w.ngo_b).await,
+        w.revoke_first_consent(&w.ngo_b).await,
         false,
         Code::NotFound,
         "NGO B revokes NGO A's Consent",
     );
     expect(
-        update(&w.hospital_2).await,
+        w.revoke_first_consent(&w.hospital_2).await,
         false,
         Code::PermissionDenied,
         "Hospital 2 revokes the Consent that names it",
@@ -764,7 +771,7 @@ async fn referrals_and_consents_are_seen_only_by_those_they_name(backend: Backen
         "Hospital 2 reads E1 under the Consent",
     );
     expect(
-        update(&w.ngo_a).await,
+        w.revoke_first_consent(&w.ngo_a).await,
         true,
         Code::Ok,
         "NGO A records the revocation",
@@ -997,27 +1004,7 @@ async fn decisions_are_cached_while_the_feeds_are_followed_and_dropped_when_a_co
         "consents did not change"
     );
     // A Consent change drops the Consent decisions; the revocation applies.
-    let mut revoked = consent(
-        &w.patients[0],
-        &w.ngo_a.org,
-        "permit",
-        json!({"reference": w.hospital_2.org}),
-    );
-    revoked["id"] = json!(w.consents[0]);
-    revoked["status"] = json!("inactive");
-    w.node
-        .identity
-        .client
-        .clone()
-        .update(with_token(
-            &w.ngo_a.token,
-            pb::UpdateRequest {
-                resource_type: "Consent".to_owned(),
-                id: w.consents[0].clone(),
-                resource: revoked.to_string(),
-                if_match: String::new(),
-            },
-        ))
+    w.revoke_first_consent(&w.ngo_a)
         .await
         .expect("NGO A revokes");
     within_bound("a Consent change drops the cached decisions", async || {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::tokens::{encounter, patient};
 use base64::Engine;
 use corridor_auth::keys::SigningKey;
 use corridor_proto::encounters::v1 as enc;
@@ -156,20 +157,6 @@ fn patient_search() -> pb::SearchRequest {
         resource_type: "Patient".to_owned(),
         ..Default::default()
     }
-}
-
-fn patient(family: &str) -> String {
-    json!({"resourceType": "Patient", "name": [{"family": family, "given": ["Amina"]}], "birthDate": "1990-04-02"}).to_string()
-}
-
-fn encounter(patient_id: &str) -> String {
-    json!({
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
-        "subject": {"reference": format!("Patient/{patient_id}")},
-    })
-    .to_string()
 }
 
 /// The status of a call that could not be made, or None when it succeeded.

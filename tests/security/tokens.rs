@@ -17,11 +17,11 @@ use corridor_tests::{
 use serde_json::json;
 use tonic::Code;
 
-fn patient(family: &str) -> String {
+pub(crate) fn patient(family: &str) -> String {
     json!({"resourceType": "Patient", "name": [{"family": family, "given": ["Amina"]}], "birthDate": "1990-04-02"}).to_string()
 }
 
-fn encounter(patient_id: &str) -> String {
+pub(crate) fn encounter(patient_id: &str) -> String {
     json!({
         "resourceType": "Encounter",
         "status": "finished",
