@@ -542,7 +542,80 @@ async fn an_operation_refused_for_its_scope_leaves_a_refused_audit_event(backend
     }
 }
 
+async fn a_call_refused_for_its_token_leaves_an_audit_event_that_names_nobody(backend: Backend) {
+    let Some(node) = FullNode::spawn(backend).await else {
+        return;
+    };
+    // A token the node did not sign, claiming to be some client's.
+    let stranger = corridor_auth::NodeKeys::generate().expect("a key");
+    let forged = corridor_auth::tokens::issue(
+        &stranger,
+        &corridor_auth::AccessClaims {
+            sub: "hospital-ehr".to_owned(),
+            ..claims("Organization/clinic", ALL_SCOPES)
+        },
+    )
+    .expect("signed");
+    let refused =
+        corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient::new(
+            connect_with(node.encounters.addr, Some(&forged)).await,
+        )
+        .search(enc::SearchRequest {
+            resource_type: "Encounter".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a forged token is refused");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let refused = IdentityServiceClient::new(connect_with(node.identity.addr, None).await)
+        .read(pb::ReadRequest {
+            resource_type: "Patient".to_owned(),
+            id: "anyone".to_owned(),
+        })
+        .await
+        .expect_err("no token, no read");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    // Recorded in the background: wait for both.
+    let start = std::time::Instant::now();
+    let events = loop {
+        let events = audit_events(&node, &[("altid", "unauthenticated")]).await;
+        if events.len() >= 2 || start.elapsed() > std::time::Duration::from_secs(10) {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(events.len(), 2, "{events:?}");
+    let of = |method: &str| {
+        events
+            .iter()
+            .find(|e| e["subtype"][0]["code"] == method)
+            .unwrap_or_else(|| panic!("an event for {method}: {events:?}"))
+    };
+    let forged_call = of("corridor.encounters.v1.EncountersService/Search");
+    assert_eq!(forged_call["outcome"], "4");
+    assert_eq!(forged_call["agent"][0]["name"], "unauthenticated");
+    assert!(
+        forged_call["agent"][0].get("who").is_none(),
+        "no organization was proven"
+    );
+    let description = forged_call["outcomeDesc"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("hospital-ehr") && description.contains("unverified"),
+        "{description}"
+    );
+    assert_eq!(
+        forged_call["source"]["observer"]["display"],
+        "corridor encounters"
+    );
+    let anonymous = of("corridor.identity.v1.IdentityService/Read");
+    assert_eq!(
+        anonymous["source"]["observer"]["display"],
+        "corridor identity"
+    );
+}
+
 for_each_backend!(
+    a_call_refused_for_its_token_leaves_an_audit_event_that_names_nobody,
     an_operation_refused_for_its_scope_leaves_a_refused_audit_event,
     a_change_whose_audit_record_cannot_be_written_is_not_stored,
     every_access_leaves_exactly_one_audit_event_with_its_agent_and_patient,

@@ -197,6 +197,18 @@ pub struct Assertion {
     pub jti: String,
 }
 
+/// The client an access token claims to be for (`sub`), read without
+/// verifying anything: only to describe a refused token, never to trust.
+pub fn claimed_subject(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Subject>(token)
+        .ok()
+        .map(|data| data.claims.sub)
+}
+
 /// The client id an assertion claims to come from (`iss`), read without
 /// verifying anything, to find the keys to verify it with.
 pub fn assertion_client(assertion: &str) -> Result<String, AuthError> {

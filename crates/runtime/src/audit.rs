@@ -173,6 +173,42 @@ pub fn event(caller: &Caller, record: &Record, source: &str) -> Validated {
     )
 }
 
+/// The code system of a call refused before it reached any FHIR
+/// interaction: its gRPC method, `package.Service/Method`.
+pub const GRPC_METHOD_SYSTEM: &str = "urn:corridor:grpc-method";
+
+/// The agent name of a call refused for its token: nobody proven.
+pub const UNAUTHENTICATED_AGENT: &str = "unauthenticated";
+
+/// The AuditEvent of a call to `method` refused for its token (`why`),
+/// observed by `source` of the node in `jurisdiction`. The client the
+/// token claimed (unverified) is only told in the description: the agent
+/// is [`UNAUTHENTICATED_AGENT`], never a client that was not proven.
+pub fn refusal_event(
+    method: &str,
+    why: &str,
+    claimed_client: Option<&str>,
+    jurisdiction: &str,
+    source: &str,
+) -> Validated {
+    let mut record = Record::new("E", method.trim_start_matches('/'));
+    record.outcome = Outcome::Refused;
+    record.outcome_text = Some(match claimed_client {
+        Some(client) => format!("{why} (the token claimed client '{client}', unverified)"),
+        None => why.to_owned(),
+    });
+    event_of(
+        &Agent {
+            organization: "",
+            client_id: UNAUTHENTICATED_AGENT,
+            jurisdiction,
+            break_glass: None,
+        },
+        &record,
+        source,
+    )
+}
+
 /// Who made an access.
 #[derive(Debug, Clone, Copy)]
 pub struct Agent<'a> {
@@ -187,6 +223,8 @@ pub struct Agent<'a> {
 pub fn event_of(agent: &Agent<'_>, record: &Record, source: &str) -> Validated {
     let subtype_system = if record.subtype.starts_with('$') {
         OPERATION_SYSTEM
+    } else if record.subtype.contains('/') {
+        GRPC_METHOD_SYSTEM
     } else {
         INTERACTION_SYSTEM
     };

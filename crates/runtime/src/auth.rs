@@ -393,6 +393,77 @@ fn bearer(headers: &http::HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// A call refused for its token (UNAUTHENTICATED), to be audited.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// `/package.Service/Method`.
+    pub method: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The client the token claimed to be for (`sub`), unverified.
+    pub claimed_client: Option<String>,
+}
+
+/// A future returned by [`Refusals::record`].
+pub type Reporting<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send + 'a>>;
+
+/// Where a service records the calls it refuses for their token, so that
+/// denied attempts leave an AuditEvent too: identity writes its own, the
+/// others send theirs to identity (`RecordRefusal`).
+pub trait Refusals: Send + Sync + fmt::Debug {
+    fn record(&self, refusal: Refusal) -> Reporting<'_>;
+}
+
+/// Refusals recorded per second at most; beyond, they are counted in the
+/// log, so that a flood of bad calls cannot flood the audit trail.
+const REFUSALS_PER_SECOND: u32 = 20;
+
+/// Reports refusals to a [`Refusals`] in the background, rate-limited.
+#[derive(Debug, Clone)]
+pub struct RefusalAudit {
+    sink: Arc<dyn Refusals>,
+    /// (start of the current second, refusals recorded in it, dropped).
+    window: Arc<Mutex<(Instant, u32, u64)>>,
+}
+
+impl RefusalAudit {
+    pub fn new(sink: Arc<dyn Refusals>) -> Self {
+        Self {
+            sink,
+            window: Arc::new(Mutex::new((Instant::now(), 0, 0))),
+        }
+    }
+
+    /// Record `refusal` without holding up the answer: the call is refused
+    /// whether or not its record is written.
+    fn report(&self, refusal: Refusal) {
+        {
+            let mut window = lock(&self.window);
+            if window.0.elapsed() >= Duration::from_secs(1) {
+                if window.2 > 0 {
+                    tracing::warn!(
+                        dropped = window.2,
+                        "refused calls not audited: more than {REFUSALS_PER_SECOND} a second"
+                    );
+                }
+                *window = (Instant::now(), 0, 0);
+            }
+            if window.1 >= REFUSALS_PER_SECOND {
+                window.2 += 1;
+                return;
+            }
+            window.1 += 1;
+        }
+        let sink = Arc::clone(&self.sink);
+        tokio::spawn(async move {
+            let method = refusal.method.clone();
+            if let Err(err) = sink.record(refusal).await {
+                tracing::warn!(%method, error = %err, "a refused call could not be audited");
+            }
+        });
+    }
+}
+
 /// How a service authenticates its calls: the verifier, and the full
 /// method paths (`/package.Service/Method`) or service prefixes (ending in
 /// `/`) that anyone may call.
@@ -400,6 +471,8 @@ fn bearer(headers: &http::HeaderMap) -> Result<&str, ApiError> {
 pub struct Auth {
     pub authenticator: Arc<Authenticator>,
     pub public: &'static [&'static str],
+    /// Where calls refused for their token are audited, if anywhere.
+    pub refusals: Option<RefusalAudit>,
     /// The service's mutual TLS, when it runs one: the server is set up
     /// with it, and each call's [`Peer`] is read from its connection.
     pub tls: Option<Tls>,
@@ -421,6 +494,16 @@ impl Auth {
             authenticator: Arc::new(Authenticator::new(Arc::new(identity))),
             public: &[],
             tls: None,
+            refusals: None,
+        }
+    }
+
+    /// The same, with calls refused for their token audited in `sink`.
+    #[must_use]
+    pub fn with_refusals(self, sink: Arc<dyn Refusals>) -> Self {
+        Self {
+            refusals: Some(RefusalAudit::new(sink)),
+            ..self
         }
     }
 
@@ -428,6 +511,20 @@ impl Auth {
     #[must_use]
     pub fn with_tls(self, tls: Option<Tls>) -> Self {
         Self { tls, ..self }
+    }
+
+    /// Audit a call to `method` refused for its token (`token`, if it sent
+    /// one); a refusal that is not about the token (the keys could not be
+    /// had) is not a denied attempt and is only logged.
+    fn audit_refusal(&self, method: &str, token: Option<&str>, err: &ApiError) {
+        let (Some(refusals), ApiError::Unauthenticated(issue)) = (&self.refusals, err) else {
+            return;
+        };
+        refusals.report(Refusal {
+            method: method.to_owned(),
+            reason: issue.diagnostics.clone(),
+            claimed_client: token.and_then(corridor_auth::tokens::claimed_subject),
+        });
     }
 
     /// The caller a verified token names, with what the connection
@@ -530,12 +627,18 @@ where
         Box::pin(async move {
             let token = match bearer(request.headers()) {
                 Ok(token) => token.to_owned(),
-                Err(err) => return Ok(refusal(request.uri().path(), err)),
+                Err(err) => {
+                    auth.audit_refusal(request.uri().path(), None, &err);
+                    return Ok(refusal(request.uri().path(), err));
+                }
             };
             let verified = match auth.authenticator.authenticate(&token).await {
                 Ok(caller) => auth.on_connection(caller, request.extensions()),
                 Err(err) => Err(err),
             };
+            if let Err(err) = &verified {
+                auth.audit_refusal(request.uri().path(), Some(&token), err);
+            }
             match verified {
                 Ok(caller) => {
                     let caller = match break_glass(request.headers()) {

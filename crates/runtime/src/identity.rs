@@ -321,6 +321,44 @@ impl crate::auth::KeySource for IdentityLink {
     }
 }
 
+/// Records the calls a service refuses for their token in identity's audit
+/// trail (`RecordRefusal`, no token).
+#[derive(Debug, Clone)]
+pub struct IdentityRefusals {
+    pub link: IdentityLink,
+    /// The service that refused the calls.
+    pub source: &'static str,
+}
+
+impl crate::auth::Refusals for IdentityRefusals {
+    fn record(&self, refusal: crate::auth::Refusal) -> crate::auth::Reporting<'_> {
+        Box::pin(async move {
+            let mut client = self.link.client.clone();
+            let mut request =
+                tonic::Request::new(corridor_proto::identity::v1::RecordRefusalRequest {
+                    method: refusal.method,
+                    reason: refusal.reason,
+                    claimed_client: refusal.claimed_client.unwrap_or_default(),
+                    source: self.source.to_owned(),
+                });
+            request.set_timeout(self.link.deadline);
+            tokio::time::timeout(self.link.deadline, client.record_refusal(request))
+                .await
+                .map_err(|_| {
+                    crate::link::unreachable("identity", "to record a refused call", "no answer")
+                })?
+                .map_err(|status| {
+                    crate::link::unreachable(
+                        "identity",
+                        "to record a refused call",
+                        status.message(),
+                    )
+                })?;
+            Ok(())
+        })
+    }
+}
+
 /// Records a service's accesses in identity's audit trail (`RecordAudit`),
 /// as the caller: identity names the agent from the caller's token.
 #[derive(Debug, Clone)]

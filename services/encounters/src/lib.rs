@@ -116,7 +116,11 @@ impl Application {
         let listener = server::bind(config.service.listen).await?;
         let local_addr = server::local_addr(&listener)?;
         let auth = corridor_runtime::auth::Auth::from_identity(identity.clone())
-            .with_tls(config.service.tls.clone());
+            .with_tls(config.service.tls.clone())
+            .with_refusals(Arc::new(corridor_runtime::identity::IdentityRefusals {
+                link: identity.clone(),
+                source: "encounters",
+            }));
         let link = Arc::new(identity.clone());
         let decisions = Arc::new(access::Decisions::default());
         let policy = Arc::new(access::EncountersPolicy {

@@ -16,6 +16,84 @@ fn invalid(at: &str, text: String) -> ApiError {
     ApiError::Invalid(Issue::new("invalid", text).at(at.to_owned()))
 }
 
+/// Store the AuditEvent of a call another service refused for its token;
+/// its id. `proven` as for [`record`].
+pub async fn record_refusal(
+    store: &Store,
+    jurisdiction: &str,
+    proven: Option<&[String]>,
+    req: pb::RecordRefusalRequest,
+) -> Result<String, ApiError> {
+    let Some(source) = SOURCES.iter().find(|s| **s == req.source) else {
+        return Err(invalid(
+            "source",
+            format!(
+                "source is one of {}, not '{}'",
+                SOURCES.join(", "),
+                req.source
+            ),
+        ));
+    };
+    if let Some(names) = proven
+        && !names.iter().any(|name| name == source)
+    {
+        return Err(ApiError::Forbidden(
+            Issue::new(
+                "forbidden",
+                format!(
+                    "the reporting service's certificate names {}, not the source '{source}'",
+                    names.join(", ")
+                ),
+            )
+            .at("source"),
+        ));
+    }
+    let method = req.method.trim();
+    let valid = method.starts_with('/')
+        && method.len() <= 200
+        && method[1..]
+            .split_once('/')
+            .is_some_and(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
+    if !valid {
+        return Err(invalid(
+            "method",
+            format!("method is /package.Service/Method, not '{method}'"),
+        ));
+    }
+    let reason: String = req.reason.chars().take(500).collect();
+    let claimed: Option<String> =
+        Some(req.claimed_client.chars().take(64).collect::<String>()).filter(|c| !c.is_empty());
+    let event = audit::refusal_event(method, &reason, claimed.as_deref(), jurisdiction, source);
+    Ok(store.create(&event, None, None).await?.stored.id)
+}
+
+/// Records the calls identity itself refuses for their token, in its own
+/// store.
+#[derive(Debug, Clone)]
+pub struct OwnRefusals {
+    pub store: Store,
+    pub jurisdiction: String,
+}
+
+impl corridor_runtime::auth::Refusals for OwnRefusals {
+    fn record(
+        &self,
+        refusal: corridor_runtime::auth::Refusal,
+    ) -> corridor_runtime::auth::Reporting<'_> {
+        Box::pin(async move {
+            let event = audit::refusal_event(
+                &refusal.method,
+                &refusal.reason,
+                refusal.claimed_client.as_deref(),
+                &self.jurisdiction,
+                "identity",
+            );
+            self.store.create(&event, None, None).await?;
+            Ok(())
+        })
+    }
+}
+
 /// Store the AuditEvent of `caller`'s access that another service reports;
 /// its id. `proven` holds the services the reporting connection's
 /// certificate names (mutual TLS); the source must be one of them.

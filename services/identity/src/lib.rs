@@ -49,6 +49,8 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "/corridor.identity.v1.IdentityService/Jwks",
     // Tells only that something changed; over mutual TLS, services only.
     "/corridor.identity.v1.IdentityService/WatchDecisions",
+    // Reports calls refused for their token; over mutual TLS, services only.
+    "/corridor.identity.v1.IdentityService/RecordRefusal",
 ];
 /// PostgreSQL schema of the service's tables.
 pub const SCHEMA: &str = "identity";
@@ -138,7 +140,12 @@ impl Application {
             ))),
             public: PUBLIC_METHODS,
             tls: self.config.tls.clone(),
-        };
+            refusals: None,
+        }
+        .with_refusals(Arc::new(audit::OwnRefusals {
+            store: store.clone(),
+            jurisdiction: self.tokens.jurisdiction.clone(),
+        }));
         let service = IdentityServiceServer::new(Identity {
             resources: self.resources,
             mpi: mpi::Mpi::new(store.clone()),
@@ -316,6 +323,33 @@ corridor_runtime::fhir_service! {
             )
             .await?;
             Ok(tonic::Response::new(feed))
+        }
+
+        async fn record_refusal(
+            &self,
+            request: tonic::Request<pb::RecordRefusalRequest>,
+        ) -> Result<tonic::Response<pb::RecordAuditResponse>, tonic::Status> {
+            let proven = match &self.tls {
+                None => None,
+                Some(tls) => match tls.peer(request.extensions()) {
+                    corridor_runtime::tls::Peer::Service(names) => Some(names),
+                    _ => {
+                        return Err(corridor_runtime::ApiError::Forbidden(corridor_fhir::Issue::new(
+                            "forbidden",
+                            "only the node's own services may report refused calls: over mutual TLS with a certificate the node CA issued for a service",
+                        ))
+                        .into());
+                    }
+                },
+            };
+            let id = audit::record_refusal(
+                self.resources.store(),
+                &self.tokens.settings().jurisdiction,
+                proven.as_deref(),
+                request.into_inner(),
+            )
+            .await?;
+            Ok(tonic::Response::new(pb::RecordAuditResponse { id }))
         }
 
         async fn consent_decision(

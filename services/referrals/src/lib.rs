@@ -111,7 +111,13 @@ impl Application {
             public: &["/corridor.referrals.v1.ReferralsService/WatchParticipation"],
             ..corridor_runtime::auth::Auth::from_identity(identity.clone())
         }
-        .with_tls(config.service.tls.clone());
+        .with_tls(config.service.tls.clone())
+        .with_refusals(std::sync::Arc::new(
+            corridor_runtime::identity::IdentityRefusals {
+                link: identity.clone(),
+                source: "referrals",
+            },
+        ));
         let resources = Resources::new(store, config.service.limits)
             .with_guard(std::sync::Arc::new(ReferralsGuard {
                 identity: identity.clone(),
