@@ -122,7 +122,7 @@ class Exchange:
             return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
         wanted = ("content-type", "accept", "prefer", "if-match", "if-none-exist",
-                  "x-idempotency-key", "x-corridor-organization", "accept-encoding")
+                  "x-idempotency-key", "x-break-glass", "accept-encoding")
         req_h = {k: v for k, v in self.request_headers.items() if k.lower() in wanted}
         res_h = {k: v for k, v in self.response_headers.items()
                  if k.lower() in ("content-type", "etag", "location", "last-modified",
