@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corridor_fhir::Issue;
-use corridor_proto::fhir::v1::ChangeNotice;
 use corridor_store::Store;
 use futures::StreamExt;
 
@@ -43,27 +42,25 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// `stream` of `store` as a change feed: a first notice at the stream's
 /// current position (the follower is live from then on), then one notice
-/// per entry appended after it.
-pub async fn feed(
+/// per entry appended after it; `notice` makes one from a sequence.
+pub async fn feed<T>(
     store: &Store,
     stream: &str,
     shutdown: Shutdown,
-) -> Result<follow::Items<ChangeNotice>, ApiError> {
+    notice: fn(i64) -> T,
+) -> Result<follow::Items<T>, ApiError>
+where
+    T: Send + 'static,
+{
     let last = store.stream_last(stream).await?;
-    let first = futures::stream::once(async move { Ok(ChangeNotice { sequence: last }) });
+    let first = futures::stream::once(async move { Ok(notice(last)) });
     let rest = follow::follow(
         store,
         stream.to_owned(),
         last,
         FEED_LIMITS,
         shutdown,
-        |entry| {
-            Box::pin(async move {
-                Ok(Some(ChangeNotice {
-                    sequence: entry.seq,
-                }))
-            })
-        },
+        move |entry| Box::pin(async move { Ok(Some(notice(entry.seq))) }),
     );
     Ok(Box::pin(first.chain(rest)))
 }
@@ -168,14 +165,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// until `shutdown`, dropping `cache` on every notice, and keep it in use
 /// only while the feed is followed; a broken feed is followed again after
 /// a growing pause.
-pub async fn follow_changes<V, Open, Fut>(
+pub async fn follow_changes<V, N, Open, Fut>(
     cache: Arc<Cached<V>>,
     what: &'static str,
     open: Open,
     shutdown: Shutdown,
 ) where
     Open: Fn() -> Fut,
-    Fut: Future<Output = Result<tonic::Streaming<ChangeNotice>, tonic::Status>>,
+    Fut: Future<Output = Result<tonic::Streaming<N>, tonic::Status>>,
 {
     let mut pause = Duration::from_millis(100);
     while !shutdown.is_triggered() {

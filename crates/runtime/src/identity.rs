@@ -93,9 +93,10 @@ impl IdentityLink {
     /// tells only that something changed). See [`crate::changes`].
     pub async fn watch_decisions(
         &self,
-    ) -> Result<tonic::Streaming<corridor_proto::fhir::v1::ChangeNotice>, tonic::Status> {
+    ) -> Result<tonic::Streaming<corridor_proto::identity::v1::WatchDecisionsResponse>, tonic::Status>
+    {
         let mut client = self.client.clone();
-        let request = tonic::Request::new(corridor_proto::fhir::v1::WatchChangesRequest {});
+        let request = tonic::Request::new(corridor_proto::identity::v1::WatchDecisionsRequest {});
         Ok(
             tokio::time::timeout(self.deadline, client.watch_decisions(request))
                 .await

@@ -36,9 +36,13 @@ impl ReferralsLink {
     /// something changed). See `corridor_runtime::changes`.
     pub async fn watch_participation(
         &self,
-    ) -> Result<tonic::Streaming<corridor_proto::fhir::v1::ChangeNotice>, tonic::Status> {
+    ) -> Result<
+        tonic::Streaming<corridor_proto::referrals::v1::WatchParticipationResponse>,
+        tonic::Status,
+    > {
         let mut client = self.client.clone();
-        let request = tonic::Request::new(corridor_proto::fhir::v1::WatchChangesRequest {});
+        let request =
+            tonic::Request::new(corridor_proto::referrals::v1::WatchParticipationRequest {});
         Ok(
             tokio::time::timeout(self.deadline, client.watch_participation(request))
                 .await

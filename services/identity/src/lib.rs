@@ -305,11 +305,11 @@ corridor_runtime::fhir_service! {
         }
 
         type WatchDecisionsStream =
-            corridor_runtime::follow::Items<corridor_proto::fhir::v1::ChangeNotice>;
+            corridor_runtime::follow::Items<pb::WatchDecisionsResponse>;
 
         async fn watch_decisions(
             &self,
-            request: tonic::Request<corridor_proto::fhir::v1::WatchChangesRequest>,
+            request: tonic::Request<pb::WatchDecisionsRequest>,
         ) -> Result<tonic::Response<Self::WatchDecisionsStream>, tonic::Status> {
             corridor_runtime::changes::only_services(
                 self.tls.as_ref(),
@@ -320,6 +320,7 @@ corridor_runtime::fhir_service! {
                 self.resources.store(),
                 params::DECISION_CHANGES,
                 self.shutdown.clone(),
+                |sequence| pb::WatchDecisionsResponse { sequence },
             )
             .await?;
             Ok(tonic::Response::new(feed))
@@ -328,7 +329,7 @@ corridor_runtime::fhir_service! {
         async fn record_refusal(
             &self,
             request: tonic::Request<pb::RecordRefusalRequest>,
-        ) -> Result<tonic::Response<pb::RecordAuditResponse>, tonic::Status> {
+        ) -> Result<tonic::Response<pb::RecordRefusalResponse>, tonic::Status> {
             let proven = match &self.tls {
                 None => None,
                 Some(tls) => match tls.peer(request.extensions()) {
@@ -349,7 +350,7 @@ corridor_runtime::fhir_service! {
                 request.into_inner(),
             )
             .await?;
-            Ok(tonic::Response::new(pb::RecordAuditResponse { id }))
+            Ok(tonic::Response::new(pb::RecordRefusalResponse { id }))
         }
 
         async fn consent_decision(

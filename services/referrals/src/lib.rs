@@ -305,11 +305,11 @@ corridor_runtime::fhir_service! {
         }
 
         type WatchParticipationStream =
-            follow::Items<corridor_proto::fhir::v1::ChangeNotice>;
+            follow::Items<pb::WatchParticipationResponse>;
 
         async fn watch_participation(
             &self,
-            request: Request<corridor_proto::fhir::v1::WatchChangesRequest>,
+            request: Request<pb::WatchParticipationRequest>,
         ) -> Result<Response<Self::WatchParticipationStream>, Status> {
             corridor_runtime::changes::only_services(
                 self.tls.as_ref(),
@@ -320,6 +320,7 @@ corridor_runtime::fhir_service! {
                 self.resources.store(),
                 EVENTS,
                 self.shutdown.clone(),
+                |sequence| pb::WatchParticipationResponse { sequence },
             )
             .await?;
             Ok(Response::new(feed))
