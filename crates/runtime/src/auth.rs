@@ -199,6 +199,31 @@ pub fn require_service(what: &str) -> Result<Option<Vec<String>>, ApiError> {
     }
 }
 
+/// The node services a call's connection proves it comes from, for a
+/// public method that only services may call (`what`), which has no
+/// caller to ask: refused unless the connection shows a service's
+/// certificate. Without TLS (`tls` None) nobody can prove it, and the call
+/// is let through as `None`, as [`require_service`] does.
+pub fn require_service_peer(
+    tls: Option<&Tls>,
+    extensions: &http::Extensions,
+    what: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(tls) = tls else {
+        return Ok(None);
+    };
+    match tls.peer(extensions) {
+        Peer::Service(names) => Ok(Some(names)),
+        _ => Err(ApiError::Forbidden(Issue::new(
+            "forbidden",
+            format!(
+                "only the node's own services may {what}: over mutual TLS with a certificate \
+                 the node CA issued for a service"
+            ),
+        ))),
+    }
+}
+
 /// Run `future` as `caller`: what [`AuthLayer`] does for every call, and
 /// what a test of code below the harness does.
 pub async fn acting_as<F: Future>(caller: Arc<Caller>, future: F) -> F::Output {

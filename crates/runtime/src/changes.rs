@@ -10,6 +10,10 @@
 //! the same transaction as each change), served as bare notices that
 //! something changed, never what.
 //!
+//! The feeds need no token (their follower is a background task); over
+//! mutual TLS only node services may follow them
+//! (`auth::require_service_peer`).
+//!
 //! A cache is used only while its feed is followed ([`follow_changes`]):
 //! before the first notice, after the feed breaks and until it is back,
 //! every decision is asked afresh. A change is therefore seen within the
@@ -22,11 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corridor_fhir::Issue;
 use corridor_store::Store;
 use futures::StreamExt;
 
-use crate::tls::{Peer, Tls};
 use crate::{ApiError, Shutdown, follow};
 
 /// How far a follower of a change feed may fall behind before it is cut
@@ -63,28 +65,6 @@ where
         move |entry| Box::pin(async move { Ok(Some(notice(entry.seq))) }),
     );
     Ok(Box::pin(first.chain(rest)))
-}
-
-/// Refuse a follower of a change feed (`what`) that is not one of the
-/// node's services, when the service runs mutual TLS (without it, nobody
-/// can prove to be one, and a feed tells only that something changed).
-pub fn only_services(
-    tls: Option<&Tls>,
-    extensions: &http::Extensions,
-    what: &str,
-) -> Result<(), ApiError> {
-    let Some(tls) = tls else {
-        return Ok(());
-    };
-    match tls.peer(extensions) {
-        Peer::Service(_) => Ok(()),
-        _ => Err(ApiError::Forbidden(Issue::new(
-            "forbidden",
-            format!(
-                "only the node's own services may follow {what}: over mutual TLS with a certificate the node CA issued for a service"
-            ),
-        ))),
-    }
 }
 
 /// Values cached by key (an organization) while a change feed is

@@ -334,28 +334,25 @@ pub struct IdentityRefusals {
 impl crate::auth::Refusals for IdentityRefusals {
     fn record(&self, refusal: crate::auth::Refusal) -> crate::auth::Reporting<'_> {
         Box::pin(async move {
+            // Sent with no token: there is no caller (the call was refused).
             let mut client = self.link.client.clone();
-            let mut request =
-                tonic::Request::new(corridor_proto::identity::v1::RecordRefusalRequest {
-                    method: refusal.method,
-                    reason: refusal.reason,
-                    claimed_client: refusal.claimed_client.unwrap_or_default(),
-                    source: self.source.to_owned(),
-                });
-            request.set_timeout(self.link.deadline);
-            tokio::time::timeout(self.link.deadline, client.record_refusal(request))
-                .await
-                .map_err(|_| {
-                    crate::link::unreachable("identity", "to record a refused call", "no answer")
-                })?
-                .map_err(|status| {
-                    crate::link::unreachable(
-                        "identity",
-                        "to record a refused call",
-                        status.message(),
-                    )
-                })?;
-            Ok(())
+            const WHAT: &str = "to record a refused call";
+            let message = corridor_proto::identity::v1::RecordRefusalRequest {
+                method: refusal.method,
+                reason: refusal.reason,
+                claimed_client: refusal.claimed_client.unwrap_or_default(),
+                source: self.source.to_owned(),
+            };
+            crate::link::call(
+                "identity",
+                WHAT,
+                self.link.deadline,
+                message,
+                |request| async move { client.record_refusal(request).await },
+            )
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| crate::link::unreachable("identity", WHAT, "it refused the record"))
         })
     }
 }

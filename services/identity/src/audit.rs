@@ -12,26 +12,13 @@ use corridor_store::Store;
 /// The services that report accesses to identity.
 const SOURCES: &[&str] = &["encounters", "referrals"];
 
-fn invalid(at: &str, text: String) -> ApiError {
-    ApiError::Invalid(Issue::new("invalid", text).at(at.to_owned()))
-}
-
-/// Store the AuditEvent of a call another service refused for its token;
-/// its id. `proven` as for [`record`].
-pub async fn record_refusal(
-    store: &Store,
-    jurisdiction: &str,
-    proven: Option<&[String]>,
-    req: pb::RecordRefusalRequest,
-) -> Result<String, ApiError> {
-    let Some(source) = SOURCES.iter().find(|s| **s == req.source) else {
+/// The service a report names as its `source`: one of [`SOURCES`], and
+/// over mutual TLS one the reporting certificate names (`proven`).
+fn reporting_source(source: &str, proven: Option<&[String]>) -> Result<&'static str, ApiError> {
+    let Some(source) = SOURCES.iter().copied().find(|s| *s == source) else {
         return Err(invalid(
             "source",
-            format!(
-                "source is one of {}, not '{}'",
-                SOURCES.join(", "),
-                req.source
-            ),
+            format!("source is one of {}, not '{source}'", SOURCES.join(", ")),
         ));
     };
     if let Some(names) = proven
@@ -48,6 +35,22 @@ pub async fn record_refusal(
             .at("source"),
         ));
     }
+    Ok(source)
+}
+
+fn invalid(at: &str, text: String) -> ApiError {
+    ApiError::Invalid(Issue::new("invalid", text).at(at.to_owned()))
+}
+
+/// Store the AuditEvent of a call another service refused for its token;
+/// its id. `proven` as for [`record`].
+pub async fn record_refusal(
+    store: &Store,
+    jurisdiction: &str,
+    proven: Option<&[String]>,
+    req: pb::RecordRefusalRequest,
+) -> Result<String, ApiError> {
+    let source = reporting_source(&req.source, proven)?;
     let method = req.method.trim();
     let valid = method.starts_with('/')
         && method.len() <= 200
@@ -127,30 +130,7 @@ pub async fn record(
             ));
         }
     };
-    let Some(source) = SOURCES.iter().find(|s| **s == req.source) else {
-        return Err(invalid(
-            "source",
-            format!(
-                "source is one of {}, not '{}'",
-                SOURCES.join(", "),
-                req.source
-            ),
-        ));
-    };
-    if let Some(names) = proven
-        && !names.iter().any(|name| name == source)
-    {
-        return Err(ApiError::Forbidden(
-            Issue::new(
-                "forbidden",
-                format!(
-                    "the reporting service's certificate names {}, not the source '{source}'",
-                    names.join(", ")
-                ),
-            )
-            .at("source"),
-        ));
-    }
+    let source = reporting_source(&req.source, proven)?;
     if req.subtype.trim().is_empty() {
         return Err(invalid(
             "subtype",

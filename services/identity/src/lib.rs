@@ -311,10 +311,10 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::WatchDecisionsRequest>,
         ) -> Result<tonic::Response<Self::WatchDecisionsStream>, tonic::Status> {
-            corridor_runtime::changes::only_services(
+            corridor_runtime::auth::require_service_peer(
                 self.tls.as_ref(),
                 request.extensions(),
-                "the Consent decision changes",
+                "follow the Consent decision changes",
             )?;
             let feed = corridor_runtime::changes::feed(
                 self.resources.store(),
@@ -330,19 +330,11 @@ corridor_runtime::fhir_service! {
             &self,
             request: tonic::Request<pb::RecordRefusalRequest>,
         ) -> Result<tonic::Response<pb::RecordRefusalResponse>, tonic::Status> {
-            let proven = match &self.tls {
-                None => None,
-                Some(tls) => match tls.peer(request.extensions()) {
-                    corridor_runtime::tls::Peer::Service(names) => Some(names),
-                    _ => {
-                        return Err(corridor_runtime::ApiError::Forbidden(corridor_fhir::Issue::new(
-                            "forbidden",
-                            "only the node's own services may report refused calls: over mutual TLS with a certificate the node CA issued for a service",
-                        ))
-                        .into());
-                    }
-                },
-            };
+            let proven = corridor_runtime::auth::require_service_peer(
+                self.tls.as_ref(),
+                request.extensions(),
+                "report refused calls",
+            )?;
             let id = audit::record_refusal(
                 self.resources.store(),
                 &self.tokens.settings().jurisdiction,

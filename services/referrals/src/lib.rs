@@ -311,10 +311,10 @@ corridor_runtime::fhir_service! {
             &self,
             request: Request<pb::WatchParticipationRequest>,
         ) -> Result<Response<Self::WatchParticipationStream>, Status> {
-            corridor_runtime::changes::only_services(
+            corridor_runtime::auth::require_service_peer(
                 self.tls.as_ref(),
                 request.extensions(),
-                "the referral changes",
+                "follow the referral changes",
             )?;
             let feed = corridor_runtime::changes::feed(
                 self.resources.store(),
