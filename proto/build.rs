@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "corridor/identity/v1/identity.proto",
     "corridor/encounters/v1/encounters.proto",
     "corridor/referrals/v1/referrals.proto",
+    "corridor/federation/v1/federation.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -51,3 +51,16 @@ pub mod referrals {
 /// Encoded `FileDescriptorSet` of every Corridor proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/corridor_descriptor.bin"));
+
+/// Federation: what one jurisdiction's node asks of another (served by the
+/// referrals service on its peer-facing port), and what an operator asks
+/// about deliveries to peers.
+pub mod federation {
+    #[expect(
+        clippy::allow_attributes,
+        reason = "tonic's generated server code carries #[allow] attributes"
+    )]
+    pub mod v1 {
+        tonic::include_proto!("corridor.federation.v1");
+    }
+}

@@ -49,7 +49,7 @@ impl TlsNode {
         require: bool,
     ) -> Option<Self> {
         init_logs();
-        let (ca, node_cert) = development_certificates(&[]).expect("certificates");
+        let (ca, node_cert) = development_certificates(None, &[]).expect("certificates");
         let tls = Tls::from_pem(
             &node_cert.cert_pem,
             &node_cert.key_pem,
@@ -96,6 +96,7 @@ impl TlsNode {
                     buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
                     stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
                 },
+                federation: None,
             })
             .await
             .expect("referrals builds");

@@ -642,6 +642,7 @@ impl ReferralsApp {
                 buffer: corridor_encounters::DEFAULT_CHANNEL_BUFFER,
                 stall: corridor_encounters::DEFAULT_CHANNEL_STALL,
             },
+            federation: None,
         };
         adjust(&mut config);
         let app = corridor_referrals::Application::build(config)

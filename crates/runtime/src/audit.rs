@@ -28,7 +28,7 @@ use crate::auth::Caller;
 /// The code system of the client id in an agent's identifier.
 pub const CLIENT_SYSTEM: &str = "urn:corridor:client";
 const INTERACTION_SYSTEM: &str = "http://hl7.org/fhir/restful-interaction";
-const OPERATION_SYSTEM: &str = "urn:corridor:operation";
+pub const OPERATION_SYSTEM: &str = "urn:corridor:operation";
 const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 
 /// How an access ended (AuditEvent.outcome).

@@ -103,6 +103,33 @@ impl Caller {
         })
     }
 
+    /// A node service acting on its own behalf, proven by its certificate
+    /// over mutual TLS (`names` as [`Peer::Service`] gives them): a call
+    /// without a token from a connection that shows one. Such a caller
+    /// works for no organization and may do anything a service of the node
+    /// may (the federation worker, which acts for a peer node, not for a
+    /// client). Its client id is `service:<names>`, as the audit trail shows.
+    pub fn service(names: &[String]) -> Self {
+        Self {
+            client_id: format!("service:{}", names.join("+")),
+            organization: String::new(),
+            jurisdiction: String::new(),
+            scopes: Scopes::parse("system/*.cruds").unwrap_or_default(),
+            admin: true,
+            break_glass: None,
+            peer: Peer::Service(names.to_vec()),
+            mtls: true,
+            bound_to: None,
+            token: String::new(),
+        }
+    }
+
+    /// Whether this is a node service acting on its own behalf
+    /// ([`Caller::service`]), which has no token to pass on.
+    pub fn is_service(&self) -> bool {
+        self.token.is_empty() && matches!(self.peer, Peer::Service(_))
+    }
+
     /// The access token, to send on calls made on the caller's behalf.
     pub fn token(&self) -> &str {
         &self.token
@@ -590,6 +617,15 @@ impl Auth {
         }))
     }
 
+    /// The node services a connection's certificate proves, over mutual
+    /// TLS; None without TLS or with any other certificate.
+    fn service_peer(&self, extensions: &http::Extensions) -> Option<Vec<String>> {
+        match self.tls.as_ref()?.peer(extensions) {
+            Peer::Service(names) => Some(names),
+            _ => None,
+        }
+    }
+
     fn is_public(&self, path: &str) -> bool {
         ALWAYS_PUBLIC.iter().chain(self.public).any(|p| {
             if p.ends_with('/') {
@@ -652,6 +688,16 @@ where
         Box::pin(async move {
             let token = match bearer(request.headers()) {
                 Ok(token) => token.to_owned(),
+                Err(_)
+                    if request.headers().get(AUTHORIZATION).is_none()
+                        && let Some(names) = auth.service_peer(request.extensions()) =>
+                {
+                    // A node service acting on its own, proven by its
+                    // certificate rather than a token.
+                    let caller = Arc::new(Caller::service(&names));
+                    tracing::Span::current().record("enduser.id", caller.client_id.as_str());
+                    return CALLER.scope(caller, inner.call(request)).await;
+                }
                 Err(err) => {
                     auth.audit_refusal(request.uri().path(), None, &err);
                     return Ok(refusal(request.uri().path(), err));

@@ -49,6 +49,16 @@ impl IdentityLink {
         })
     }
 
+    /// The generated client, for calls this link has no method for.
+    pub fn client(&self) -> IdentityServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// How long a call to identity may take.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// The current version of `resource_type/id` in identity, or None when
     /// identity does not have it or it was deleted.
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Resource>, ApiError> {

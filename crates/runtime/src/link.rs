@@ -53,8 +53,12 @@ where
     crate::telemetry::inject_current(request.metadata_mut());
     // On the caller's behalf: the other service decides with the caller's
     // own rights.
+    // A node service acting on its own has no token: its certificate
+    // speaks for it.
     if let Ok(caller) = crate::auth::current() {
-        if let Ok(value) = format!("Bearer {}", caller.token()).parse() {
+        if !caller.is_service()
+            && let Ok(value) = format!("Bearer {}", caller.token()).parse()
+        {
             request
                 .metadata_mut()
                 .insert(crate::auth::AUTHORIZATION, value);
@@ -85,6 +89,51 @@ where
                 Err(unreachable(service, what, &format!("it answered {code:?}")))
             }
         },
+    }
+}
+
+/// Like [`call`], for a node service acting on its own (no caller to act
+/// for), which needs to know why the other service said no: every refusal
+/// keeps its kind and the other service's words.
+pub async fn ask<M, R, F, Fut>(
+    service: &str,
+    what: &str,
+    deadline: Duration,
+    message: M,
+    send: F,
+) -> Result<R, ApiError>
+where
+    F: FnOnce(tonic::Request<M>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    crate::telemetry::inject_current(request.metadata_mut());
+    let late = || format!("no answer within {} ms", deadline.as_millis());
+    let said = |status: &tonic::Status| {
+        format!("the {service} service refused {what}: {}", status.message())
+    };
+    match tokio::time::timeout(deadline, send(request)).await {
+        Err(_) => Err(unreachable(service, what, &late())),
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(match status.code() {
+            Code::InvalidArgument | Code::AlreadyExists => {
+                ApiError::Invalid(Issue::new("invalid", said(&status)))
+            }
+            Code::NotFound => ApiError::NotFound(Issue::new("not-found", said(&status))),
+            Code::PermissionDenied | Code::Unauthenticated => {
+                ApiError::Forbidden(Issue::new("forbidden", said(&status)))
+            }
+            Code::FailedPrecondition => {
+                ApiError::Conflict(Issue::new("business-rule", said(&status)))
+            }
+            Code::DeadlineExceeded => unreachable(service, what, &late()),
+            code => unreachable(
+                service,
+                what,
+                &format!("it answered {code:?}: {}", status.message()),
+            ),
+        }),
     }
 }
 

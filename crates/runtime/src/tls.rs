@@ -226,6 +226,35 @@ impl Tls {
             .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
     }
 
+    /// The client side of calls to a peer node: it must show a
+    /// certificate of `peer_ca_pem` (the CA configured for that peer, and
+    /// no other); this node shows its own.
+    pub fn peer_client(&self, peer_ca_pem: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(peer_ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    }
+
+    /// The TLS of the peer-facing port: this node's certificate, and a
+    /// client certificate required of every connection, from one of the
+    /// peers' CAs (`peer_cas_pem`, concatenated) only.
+    pub fn for_peers(&self, peer_cas_pem: &str) -> Result<Self, TlsError> {
+        if pem_certificates(peer_cas_pem, "the peers' CAs")?.is_empty() {
+            return Err(unusable("the peers' CAs", "no certificate"));
+        }
+        Ok(Self {
+            client_roots_pem: peer_cas_pem.to_owned(),
+            require_client_certificate: true,
+            peers: Arc::new(Mutex::new(HashMap::new())),
+            ..self.clone()
+        })
+    }
+
+    /// The nodes this service's own certificate names.
+    pub fn own_nodes(&self) -> Result<Vec<String>, TlsError> {
+        node_names(&self.cert_pem)
+    }
+
     /// What the connection of a request proved: see [`Peer`].
     pub fn peer(&self, extensions: &http::Extensions) -> Peer {
         let Some(leaf) = extensions
@@ -281,7 +310,54 @@ pub fn client_thumbprint(extensions: &http::Extensions) -> Option<String> {
         .and_then(|certs| certs.first().map(|c| thumbprint(c.as_ref())))
 }
 
+/// The SAN URI prefix that names a node (a jurisdiction's deployment) in
+/// the certificate it shows its peers: `urn:corridor:node:<node id>`.
+pub const NODE_URI_PREFIX: &str = "urn:corridor:node:";
+
+/// The leaf certificate (DER) a request's connection presented, if any.
+pub fn peer_certificate(extensions: &http::Extensions) -> Option<Vec<u8>> {
+    extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(TlsConnectInfo::peer_certs)
+        .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()))
+}
+
+/// The nodes `leaf` (DER) names, if the CA `ca_pem` signed it; why not
+/// otherwise.
+pub fn nodes_certified_by(leaf: &[u8], ca_pem: &str) -> Result<Vec<String>, String> {
+    let ca_der = pem_certificates(ca_pem, "the peer CA")
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or("the peer CA file holds no certificate")?;
+    let (_, ca) = X509Certificate::from_der(&ca_der).map_err(|e| format!("the peer CA: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| format!("the certificate: {e}"))?;
+    if cert.verify_signature(Some(ca.public_key())).is_err() {
+        return Err("the peer's CA did not sign the certificate".to_owned());
+    }
+    Ok(uris(&cert, NODE_URI_PREFIX))
+}
+
+/// The nodes a PEM certificate names (`urn:corridor:node:<id>`).
+pub fn node_names(cert_pem: &str) -> Result<Vec<String>, TlsError> {
+    let der = pem_certificates(cert_pem, "the node certificate")?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| {
+        unusable(
+            "the node certificate",
+            format!("not an X.509 certificate: {e}"),
+        )
+    })?;
+    Ok(uris(&cert, NODE_URI_PREFIX))
+}
+
 fn service_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    uris(cert, SERVICE_URI_PREFIX)
+}
+
+fn uris(cert: &X509Certificate<'_>, prefix: &str) -> Vec<String> {
     let Ok(Some(san)) = cert.subject_alternative_name() else {
         return Vec::new();
     };
@@ -289,7 +365,7 @@ fn service_names(cert: &X509Certificate<'_>) -> Vec<String> {
         .general_names
         .iter()
         .filter_map(|name| match name {
-            GeneralName::URI(uri) => uri.strip_prefix(SERVICE_URI_PREFIX),
+            GeneralName::URI(uri) => uri.strip_prefix(prefix),
             _ => None,
         })
         .filter(|name| !name.is_empty())
@@ -391,6 +467,15 @@ impl Authority {
     /// A certificate for the services `services` of a node reachable at
     /// `hosts` (DNS names or IP addresses), for serving and for calling.
     pub fn service(&self, services: &[&str], hosts: &[&str]) -> Result<Issued, TlsError> {
+        self.service_with_uris(services, hosts, &[])
+    }
+
+    fn service_with_uris(
+        &self,
+        services: &[&str],
+        hosts: &[&str],
+        extra_uris: &[String],
+    ) -> Result<Issued, TlsError> {
         let mut names: Vec<rcgen::SanType> = Vec::new();
         for host in hosts {
             names.push(match host.parse::<IpAddr>() {
@@ -410,7 +495,25 @@ impl Authority {
                     .map_err(|e| unusable(&format!("service '{service}'"), e))?,
             ));
         }
+        for uri in extra_uris {
+            names.push(rcgen::SanType::URI(
+                uri.as_str()
+                    .try_into()
+                    .map_err(|e| unusable(&format!("URI '{uri}'"), e))?,
+            ));
+        }
         self.issue(&services.join("+"), names)
+    }
+
+    /// The certificate of a whole node: every service of [`NODE_SERVICES`]
+    /// at `hosts`, and, when it federates, its node id as the SAN URI
+    /// `urn:corridor:node:<node>` that its peers check.
+    pub fn node(&self, node: Option<&str>, hosts: &[&str]) -> Result<Issued, TlsError> {
+        let extra: Vec<String> = node
+            .map(|node| format!("{NODE_URI_PREFIX}{node}"))
+            .into_iter()
+            .collect();
+        self.service_with_uris(NODE_SERVICES, hosts, &extra)
     }
 
     /// A client certificate for a partner system (`client_id`), to present
@@ -454,11 +557,18 @@ pub const NODE_SERVICES: &[&str] = &["identity", "encounters", "referrals", "gat
 /// A development node's certificates: a new node CA, and one certificate
 /// for all of the node's services on this machine (`localhost`,
 /// 127.0.0.1 and ::1, plus `hosts`).
-pub fn development_certificates(hosts: &[&str]) -> Result<(Authority, Issued), TlsError> {
-    let ca = Authority::generate("Corridor development node CA")?;
+/// With `node`, the certificate also names the node for its peers.
+pub fn development_certificates(
+    node: Option<&str>,
+    hosts: &[&str],
+) -> Result<(Authority, Issued), TlsError> {
+    let ca = Authority::generate(&match node {
+        Some(node) => format!("Corridor development CA of node {node}"),
+        None => "Corridor development node CA".to_owned(),
+    })?;
     let mut all = vec!["localhost", "127.0.0.1", "::1"];
     all.extend_from_slice(hosts);
-    let node = ca.service(NODE_SERVICES, &all)?;
+    let node = ca.node(node, &all)?;
     Ok((ca, node))
 }
 
@@ -473,7 +583,7 @@ mod tests {
     #[test]
     fn a_certificate_of_the_node_ca_naming_services_is_a_service_and_a_partner_ca_cannot_make_one()
     {
-        let (ca, node) = development_certificates(&[]).unwrap();
+        let (ca, node) = development_certificates(None, &[]).unwrap();
         let partner_ca = Authority::generate("partner CA").unwrap();
         let tls = Tls::from_pem(
             &node.cert_pem,
@@ -504,8 +614,8 @@ mod tests {
 
     #[test]
     fn a_service_certificate_the_node_ca_did_not_sign_is_refused_naming_why() {
-        let (ca, _) = development_certificates(&[]).unwrap();
-        let (_, stranger) = development_certificates(&[]).unwrap();
+        let (ca, _) = development_certificates(None, &[]).unwrap();
+        let (_, stranger) = development_certificates(None, &[]).unwrap();
         let err = Tls::from_pem(
             &stranger.cert_pem,
             &stranger.key_pem,

@@ -140,15 +140,18 @@ fn unix_ms(at: OffsetDateTime) -> i64 {
 
 /// Now, as a FHIR instant with millisecond precision, and in Unix milliseconds.
 pub(crate) fn now() -> (String, i64) {
-    let now = OffsetDateTime::now_utc();
-    let ms = unix_ms(now);
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now);
-    let text = at
-        .format(&time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        ))
-        .unwrap_or_else(|_| at.to_string());
-    (text, ms)
+    let ms = unix_ms(OffsetDateTime::now_utc());
+    (instant_of_millis(ms), ms)
+}
+
+/// Unix milliseconds as a FHIR instant in UTC with millisecond precision.
+pub(crate) fn instant_of_millis(ms: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_else(|_| at.to_string())
 }
 
 #[cfg(test)]

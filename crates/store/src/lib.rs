@@ -30,6 +30,7 @@ mod bundle;
 pub mod clients;
 pub mod compartment;
 mod date;
+pub mod deliveries;
 mod error;
 pub mod pairs;
 pub mod search;
@@ -45,6 +46,11 @@ pub use error::StoreError;
 /// `meta.lastUpdated`.
 pub fn now_instant() -> String {
     date::now().0
+}
+
+/// Unix milliseconds as a FHIR instant (UTC, millisecond precision).
+pub fn instant_of_millis(ms: i64) -> String {
+    date::instant_of_millis(ms)
 }
 pub use search::access::{Access, Condition};
 pub use search::query::{DEFAULT_COUNT, MAX_COUNT};

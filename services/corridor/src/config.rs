@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use corridor_referrals::federation::config::valid_node_id;
 use corridor_runtime::ServiceConfig;
 use corridor_store::{Backend, StoreConfig};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +18,7 @@ pub const DEFAULT_IDENTITY_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_ENCOUNTERS_ADDR: &str = "127.0.0.1:50052";
 pub const DEFAULT_REFERRALS_ADDR: &str = "127.0.0.1:50053";
 pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_FEDERATION_ADDR: &str = "127.0.0.1:50054";
 pub const DEFAULT_IDENTITY_DEADLINE_MS: u64 = 3000;
 pub const MAX_CHANNEL_BUFFER: usize = 1 << 20;
 pub const DEFAULT_CHANNEL_STALL_MS: u64 = 5000;
@@ -48,6 +50,48 @@ pub enum Command {
     /// node's (for every service, on this machine) and partner clients'.
     /// Production certificates come from the operator's own CA.
     Certs(CertsArgs),
+    /// The node operator's view of deliveries to peer nodes: list them, and
+    /// put parked ones back to be sent.
+    Federation(FederationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FederationArgs {
+    #[command(subcommand)]
+    pub action: FederationAction,
+    /// The node's settings, read as `corridor serve` reads them: the
+    /// referrals service is called at its URL, over mutual TLS with the
+    /// node's certificate when the node has one, else with an operator's
+    /// token signed with the node's key.
+    #[command(flatten)]
+    pub node: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FederationAction {
+    /// List messages to peers: pending and parked ones, unless --state says.
+    Deliveries {
+        /// pending, parked or delivered.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only those to this peer node.
+        #[arg(long)]
+        peer: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i32,
+    },
+    /// Put parked messages back to be sent now, in their referral's order.
+    Retry {
+        /// A delivery's id (repeatable), as `deliveries` lists it.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        /// Every parked message (of --peer, if given).
+        #[arg(long)]
+        all_parked: bool,
+        #[arg(long)]
+        peer: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +106,10 @@ pub struct CertsArgs {
     /// A partner client to make a client certificate for (repeatable).
     #[arg(long = "client")]
     pub clients: Vec<String>,
+    /// The node id, for a node that federates: its certificate then also
+    /// names it (SAN URI urn:corridor:node:<id>) for its peers.
+    #[arg(long = "node")]
+    pub node: Option<String>,
 }
 
 impl CertsArgs {
@@ -79,8 +127,12 @@ impl CertsArgs {
                 ));
             }
         }
+        if let Some(node) = &self.node {
+            valid_node_id(node).map_err(|e| format!("--node: {e}"))?;
+        }
         let hosts: Vec<&str> = self.hosts.iter().map(String::as_str).collect();
-        let (ca, node) = tls::development_certificates(&hosts).map_err(|e| e.to_string())?;
+        let (ca, node) = tls::development_certificates(self.node.as_deref(), &hosts)
+            .map_err(|e| e.to_string())?;
         // (file name, PEM, whether only the owner may read it)
         let mut files = vec![
             (
@@ -163,6 +215,31 @@ pub struct TokenArgs {
 pub const DEV_ORGANIZATION: &str = "Organization/corridor-dev";
 /// The longest token `corridor token` signs.
 pub const MAX_CLI_TOKEN_SECS: u64 = 12 * 3600;
+
+/// A short-lived operator's token signed with the node's key, for the
+/// CLI's own calls to a node without mutual TLS.
+pub fn operator_token(
+    settings: &corridor_identity::tokens::TokenSettings,
+) -> Result<String, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let claims = corridor_auth::AccessClaims {
+        iss: settings.issuer.clone(),
+        sub: "corridor-cli".to_owned(),
+        aud: settings.issuer.clone(),
+        exp: now + 300,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        organization: DEV_ORGANIZATION.to_owned(),
+        jurisdiction: settings.jurisdiction.clone(),
+        scope: "system/*.cruds".to_owned(),
+        admin: true,
+        cnf: None,
+    };
+    corridor_auth::tokens::issue(&settings.keys, &claims).map_err(|e| e.to_string())
+}
 
 impl TokenArgs {
     /// The signed token, or why none can be made.
@@ -401,6 +478,49 @@ pub struct ServeArgs {
     /// Seconds that in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CORRIDOR_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
+
+    /// This node's id among federated nodes (lower-case letters, digits,
+    /// '-'); its certificate names it as urn:corridor:node:<id>. Needed
+    /// with --peers-file.
+    #[arg(long, env = "CORRIDOR_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// TOML file of the peer nodes this node federates with: [[peer]]
+    /// entries with node, jurisdiction, endpoint (https://host:port) and
+    /// ca_file (the CA that certifies that peer). With it, the referrals
+    /// service forwards cross-border referrals and serves its peers.
+    #[arg(long, env = "CORRIDOR_PEERS_FILE")]
+    pub peers_file: Option<PathBuf>,
+
+    /// Address the peer-facing federation API listens on (mutual TLS).
+    #[arg(long, env = "CORRIDOR_FEDERATION_ADDR", default_value = DEFAULT_FEDERATION_ADDR)]
+    pub federation_addr: SocketAddr,
+
+    /// Milliseconds before the first retry of a message a peer did not
+    /// take; each retry waits twice as long, up to the maximum.
+    #[arg(long, env = "CORRIDOR_FEDERATION_RETRY_MIN_MS", default_value_t = 500)]
+    pub federation_retry_min_ms: u64,
+
+    /// The longest wait between retries, in milliseconds.
+    #[arg(
+        long,
+        env = "CORRIDOR_FEDERATION_RETRY_MAX_MS",
+        default_value_t = 60_000
+    )]
+    pub federation_retry_max_ms: u64,
+
+    /// Seconds after which a message still undeliverable is parked for an
+    /// operator (`corridor federation retry`); it is never dropped.
+    #[arg(
+        long,
+        env = "CORRIDOR_FEDERATION_PARK_AFTER_SECS",
+        default_value_t = 86_400
+    )]
+    pub federation_park_after_secs: u64,
+
+    /// Seconds between fetches of the peers' directories.
+    #[arg(long, env = "CORRIDOR_FEDERATION_DIRECTORY_SECS", default_value_t = 60)]
+    pub federation_directory_secs: u64,
 }
 
 fn secret(s: &str) -> Result<SecretString, String> {
@@ -433,6 +553,10 @@ pub struct Node {
     pub tokens: Option<Tokens>,
     /// Whether the services run mutual TLS.
     pub tls: bool,
+    /// The services' mutual TLS, when they run one.
+    pub service_tls: Option<corridor_runtime::tls::Tls>,
+    /// Cross-border referrals with peer nodes, when configured.
+    pub federation: Option<corridor_referrals::federation::FederationConfig>,
 }
 
 /// What the identity service signs access tokens with.
@@ -572,6 +696,7 @@ impl ServeArgs {
             self.check_token_rules()?;
             None
         };
+        let federation = self.federation(&self.check_token_rules()?, tls.is_some())?;
         if self.environment == Environment::Production && tls.is_none() {
             return Err("CORRIDOR_ENVIRONMENT=production needs mutual TLS between the services: set CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE and CORRIDOR_TLS_CA_FILE (--tls-cert-file, --tls-key-file, --tls-ca-file); `corridor certs --help` says what they hold".to_owned());
         }
@@ -647,7 +772,64 @@ impl ServeArgs {
             gateway,
             tokens,
             tls: tls.is_some(),
+            service_tls: tls,
+            federation,
         })
+    }
+
+    /// The federation settings, all checked; None without a peers file.
+    fn federation(
+        &self,
+        jurisdiction: &str,
+        tls: bool,
+    ) -> Result<Option<corridor_referrals::federation::FederationConfig>, String> {
+        use corridor_referrals::federation::config;
+        let Some(peers_file) = &self.peers_file else {
+            if self.node_id.is_some() {
+                return Err("CORRIDOR_NODE_ID (--node-id) is for a node that federates: give its peers too, CORRIDOR_PEERS_FILE (--peers-file)".to_owned());
+            }
+            return Ok(None);
+        };
+        let node_id = self.node_id.as_deref().ok_or(
+            "CORRIDOR_PEERS_FILE (--peers-file) needs this node's id too: CORRIDOR_NODE_ID (--node-id)",
+        )?;
+        valid_node_id(node_id).map_err(|e| format!("CORRIDOR_NODE_ID (--node-id): {e}"))?;
+        if jurisdiction == "XX" {
+            return Err("a federating node needs its real jurisdiction, which its peers check: set CORRIDOR_JURISDICTION (--jurisdiction), e.g. IT or DE-BY".to_owned());
+        }
+        if !tls {
+            return Err("a federating node talks to its peers over mutual TLS only: set CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE and CORRIDOR_TLS_CA_FILE (`corridor certs --node <id>` makes development ones)".to_owned());
+        }
+        let peers = config::read_peers(peers_file, node_id)
+            .map_err(|e| format!("CORRIDOR_PEERS_FILE (--peers-file): {e}"))?;
+        if peers.is_empty() {
+            return Err(format!(
+                "CORRIDOR_PEERS_FILE (--peers-file) {} lists no [[peer]]",
+                peers_file.display()
+            ));
+        }
+        if self.federation_retry_min_ms == 0
+            || self.federation_retry_max_ms < self.federation_retry_min_ms
+        {
+            return Err(format!(
+                "CORRIDOR_FEDERATION_RETRY_MIN_MS must be at least 1 and CORRIDOR_FEDERATION_RETRY_MAX_MS at least that, not {} and {}",
+                self.federation_retry_min_ms, self.federation_retry_max_ms
+            ));
+        }
+        if self.federation_park_after_secs == 0 || self.federation_directory_secs == 0 {
+            return Err("CORRIDOR_FEDERATION_PARK_AFTER_SECS and CORRIDOR_FEDERATION_DIRECTORY_SECS must be at least 1".to_owned());
+        }
+        Ok(Some(config::FederationConfig {
+            node_id: node_id.to_owned(),
+            jurisdiction: jurisdiction.to_owned(),
+            listen: self.federation_addr,
+            peers,
+            retry_min: Duration::from_millis(self.federation_retry_min_ms),
+            retry_max: Duration::from_millis(self.federation_retry_max_ms),
+            park_after: Duration::from_secs(self.federation_park_after_secs),
+            directory_every: Duration::from_secs(self.federation_directory_secs),
+            deadline: Duration::from_millis(self.identity_deadline_ms.max(5000)),
+        }))
     }
 
     /// The services' mutual TLS: all three files or none (production
@@ -972,6 +1154,7 @@ mod tests {
             out: tls.clone(),
             hosts: Vec::new(),
             clients: Vec::new(),
+            node: None,
         }
         .write()
         .unwrap();
@@ -998,6 +1181,104 @@ mod tests {
         assert!(node.tls);
         assert!(node.identity_url.starts_with("https://"));
         assert!(node.services.iter().all(|s| s.config.tls.is_some()));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_federating_node_needs_its_id_a_real_jurisdiction_mutual_tls_and_valid_peers() {
+        let dir = std::env::temp_dir().join(format!("corridor-federation-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_text = dir.display().to_string();
+        let tls = dir.join("tls");
+        let written = CertsArgs {
+            out: tls.clone(),
+            hosts: Vec::new(),
+            clients: Vec::new(),
+            node: Some("it-1".to_owned()),
+        }
+        .write()
+        .unwrap();
+        assert_eq!(written.len(), 4);
+        let file = |name: &str| tls.join(name).display().to_string();
+        let pem = std::fs::read_to_string(tls.join("node.pem")).unwrap();
+        assert_eq!(
+            corridor_runtime::tls::node_names(&pem).unwrap(),
+            ["it-1"],
+            "the node certificate names its node"
+        );
+        let peers = dir.join("peers.toml");
+        std::fs::write(
+            &peers,
+            format!(
+                "[[peer]]\nnode = \"fr-1\"\njurisdiction = \"FR\"\nendpoint = \"https://127.0.0.1:51054\"\nca_file = \"{}\"\n",
+                file("ca.pem")
+            ),
+        )
+        .unwrap();
+        let peers_text = peers.display().to_string();
+        let tls_args = [
+            "--tls-cert-file".to_owned(),
+            file("node.pem"),
+            "--tls-key-file".to_owned(),
+            file("node-key.pem"),
+            "--tls-ca-file".to_owned(),
+            file("ca.pem"),
+        ];
+        let with = |extra: &[&str], tls: bool| {
+            let mut args: Vec<&str> = vec!["--data-dir", &dir_text];
+            args.extend_from_slice(extra);
+            if tls {
+                args.extend(tls_args.iter().map(String::as_str));
+            }
+            serve_args(&args).validate()
+        };
+        let err = with(&["--peers-file", &peers_text, "--jurisdiction", "IT"], true).unwrap_err();
+        assert!(err.contains("CORRIDOR_NODE_ID"), "{err}");
+        let err = with(&["--node-id", "it-1"], true).unwrap_err();
+        assert!(err.contains("CORRIDOR_PEERS_FILE"), "{err}");
+        let err = with(&["--node-id", "it-1", "--peers-file", &peers_text], true).unwrap_err();
+        assert!(err.contains("CORRIDOR_JURISDICTION"), "{err}");
+        let err = with(
+            &[
+                "--node-id",
+                "it-1",
+                "--peers-file",
+                &peers_text,
+                "--jurisdiction",
+                "IT",
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("mutual TLS"), "{err}");
+        let err = with(
+            &[
+                "--node-id",
+                "It 1",
+                "--peers-file",
+                &peers_text,
+                "--jurisdiction",
+                "IT",
+            ],
+            true,
+        )
+        .unwrap_err();
+        assert!(err.contains("lower-case"), "{err}");
+        let node = with(
+            &[
+                "--node-id",
+                "it-1",
+                "--peers-file",
+                &peers_text,
+                "--jurisdiction",
+                "IT",
+            ],
+            true,
+        )
+        .unwrap();
+        let federation = node.federation.expect("federates");
+        assert_eq!(federation.node_id, "it-1");
+        assert_eq!(federation.peers[0].node_id, "fr-1");
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -1091,6 +1372,7 @@ mod tests {
             out: dir.clone(),
             hosts: vec!["identity.corridor.internal".to_owned()],
             clients: vec!["clinic-ehr".to_owned()],
+            node: None,
         };
         let written = certs.write().unwrap();
         assert_eq!(written.len(), 6, "{written:?}");

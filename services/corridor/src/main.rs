@@ -49,6 +49,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Federation(args) => return federation_command(args),
         Command::Token(args) => {
             return match args.mint() {
                 Ok(token) => {
@@ -148,6 +149,7 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                         buffer: node.channel_buffer,
                         stall: node.channel_stall,
                     },
+                    federation: node.federation.clone(),
                 };
                 let app = corridor_referrals::Application::build(config)
                     .await
@@ -157,6 +159,19 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     app.local_addr(),
                     service.store_label
                 );
+                if let (Some(addr), Some(federation)) = (app.federation_addr(), &node.federation) {
+                    let peers: Vec<String> = federation
+                        .peers
+                        .iter()
+                        .map(|p| format!("{} ({}) at {}", p.node_id, p.jurisdiction, p.endpoint))
+                        .collect();
+                    println!(
+                        "federation listening on {addr}  (node {} of {}; peers: {})",
+                        federation.node_id,
+                        federation.jurisdiction,
+                        peers.join(", ")
+                    );
+                }
                 running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
             }
             // Started below, once the services it calls are up.
@@ -208,4 +223,141 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     tracing::info!("node stopped");
     telemetry.shutdown();
     failure.map_or(Ok(()), Err)
+}
+
+/// `corridor federation …`: the operator's calls about deliveries to peers.
+fn federation_command(args: config::FederationArgs) -> ExitCode {
+    let node = match args.node.validate() {
+        Ok(node) => node,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(federation_call(node, args.action)) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn federation_call(
+    node: config::Node,
+    action: config::FederationAction,
+) -> Result<Vec<String>, String> {
+    use corridor_proto::federation::v1 as pb;
+    let channel = corridor_runtime::link::channel(
+        &node.referrals_url,
+        std::time::Duration::from_secs(10),
+        node.service_tls.as_ref(),
+    )
+    .map_err(|e| format!("referrals at {}: {e}", node.referrals_url))?;
+    let mut client =
+        pb::federation_operator_service_client::FederationOperatorServiceClient::new(channel);
+    // Over mutual TLS the node's certificate speaks for the operator;
+    // otherwise a short-lived operator's token signed with the node's key.
+    let token = match (&node.service_tls, &node.tokens) {
+        (Some(_), _) => None,
+        (None, Some(tokens)) => Some(config::operator_token(&tokens.settings)?),
+        (None, None) => {
+            return Err(
+                "no mutual TLS and no signing key to make an operator's token with".to_owned(),
+            );
+        }
+    };
+    fn with_token<M>(token: Option<&str>, message: M) -> tonic::Request<M> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+    let token = token.as_deref();
+    let refused = |status: tonic::Status| {
+        format!(
+            "the referrals service at {} answered {:?}: {}",
+            node.referrals_url,
+            status.code(),
+            status.message()
+        )
+    };
+    match action {
+        config::FederationAction::Deliveries { state, peer, limit } => {
+            let answer = client
+                .list_deliveries(with_token(
+                    token,
+                    pb::ListDeliveriesRequest {
+                        state: state.unwrap_or_default(),
+                        peer: peer.unwrap_or_default(),
+                        limit,
+                    },
+                ))
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let mut lines = vec![format!(
+                "{:>6}  {:<10} {:<9} {:<8} {:>8}  {:<24} {}",
+                "id", "peer", "state", "kind", "attempts", "created", "message / last error"
+            )];
+            for d in answer.deliveries {
+                lines.push(format!(
+                    "{:>6}  {:<10} {:<9} {:<8} {:>8}  {:<24} {}{}",
+                    d.id,
+                    d.peer,
+                    d.state,
+                    d.kind,
+                    d.attempts,
+                    d.created_at,
+                    d.message_id,
+                    if d.last_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" / {}", d.last_error)
+                    }
+                ));
+            }
+            Ok(lines)
+        }
+        config::FederationAction::Retry {
+            ids,
+            all_parked,
+            peer,
+        } => {
+            let answer = client
+                .retry_deliveries(with_token(
+                    token,
+                    pb::RetryDeliveriesRequest {
+                        ids,
+                        all_parked,
+                        peer: peer.unwrap_or_default(),
+                    },
+                ))
+                .await
+                .map_err(refused)?
+                .into_inner();
+            Ok(vec![format!(
+                "{} parked message(s) put back to be sent",
+                answer.retried
+            )])
+        }
+    }
 }

@@ -156,3 +156,125 @@ pub async fn record(
     let event = audit::event(caller, &record, source);
     Ok(store.create(&event, None, None).await?.stored.id)
 }
+
+/// Store the AuditEvent of an exchange with a peer node that the referrals
+/// service reports (`proven` as for [`record`]): a disclosure (DICOM
+/// "Export") or a receipt ("Import"), naming the peer node as an agent, the
+/// resources, and the Consent it was made under.
+pub async fn record_exchange(
+    store: &Store,
+    jurisdiction: &str,
+    proven: Option<&[String]>,
+    req: pb::RecordExchangeRequest,
+) -> Result<String, ApiError> {
+    reporting_source("referrals", proven)?;
+    let (code, display, action, role) = match req.direction.as_str() {
+        "disclose" => ("110106", "Export", "R", "DST"),
+        "receive" => ("110107", "Import", "C", "ORG"),
+        other => {
+            return Err(invalid(
+                "direction",
+                format!("direction is disclose or receive, not '{other}'"),
+            ));
+        }
+    };
+    let outcome = match req.outcome.as_str() {
+        "0" => "0",
+        "4" => "4",
+        "8" => "8",
+        other => {
+            return Err(invalid(
+                "outcome",
+                format!("outcome is 0, 4 or 8, not '{other}'"),
+            ));
+        }
+    };
+    let peer = req.peer_node.trim();
+    if peer.is_empty() {
+        return Err(invalid("peer_node", "name the peer node".to_owned()));
+    }
+    let mut entities = Vec::new();
+    for entity in req
+        .entities
+        .iter()
+        .chain(Some(&req.consent).filter(|c| !c.is_empty()))
+    {
+        let valid = entity
+            .split_once('/')
+            .is_some_and(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'));
+        if !valid {
+            return Err(invalid(
+                "entities",
+                format!("an entity is Type/id, not '{entity}'"),
+            ));
+        }
+        let is_patient = entity.starts_with("Patient/");
+        let is_consent = *entity == req.consent;
+        let mut value = serde_json::json!({
+            "what": if is_consent && req.consent_of_peer {
+                // The Consent is the peer's: named by identifier.
+                serde_json::json!({"identifier": {"system": format!("urn:corridor:node:{peer}"), "value": entity}})
+            } else {
+                serde_json::json!({"reference": entity})
+            },
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                     "code": if is_patient { "1" } else { "2" }},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                     "code": if is_patient { "1" } else { "4" }},
+        });
+        if is_consent {
+            value["description"] = serde_json::json!("the Consent the exchange was made under");
+        }
+        entities.push(value);
+    }
+    let message: String = req.message_kind.chars().take(32).collect();
+    let message_id: String = req.message_id.chars().take(200).collect();
+    entities.push(serde_json::json!({
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
+        "name": message_id,
+        "description": format!("federation message: {message}"),
+    }));
+    let peer_jurisdiction: String = req.peer_jurisdiction.chars().take(16).collect();
+    let mut event = serde_json::json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": code, "display": display},
+        "subtype": [{"system": audit::OPERATION_SYSTEM, "code": format!("$federation-{}", req.direction)}],
+        "action": action,
+        "recorded": corridor_store::now_instant(),
+        "outcome": outcome,
+        "agent": [
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "code": "PROV"}]},
+                "name": "corridor referrals",
+                "requestor": req.direction == "disclose",
+            },
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": role}]},
+                "who": {"identifier": {"system": "urn:corridor:node", "value": peer}},
+                "name": format!("node {peer} ({peer_jurisdiction})"),
+                "requestor": req.direction == "receive",
+            },
+        ],
+        "source": {
+            "site": jurisdiction,
+            "observer": {"display": "corridor referrals"},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                      "code": "4", "display": "Application Server"}],
+        },
+        "entity": entities,
+    });
+    if !req.outcome_text.is_empty() {
+        event["outcomeDesc"] =
+            serde_json::json!(req.outcome_text.chars().take(1000).collect::<String>());
+    }
+    // Built here, as every AuditEvent is: fhir-sdk's R4B models hold no
+    // AuditEvent to check it against.
+    let event = corridor_fhir::Validated {
+        resource_type: "AuditEvent".to_owned(),
+        object: match event {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+    };
+    Ok(store.create(&event, None, None).await?.stored.id)
+}

@@ -195,6 +195,95 @@ pub async fn decide(
     })
 }
 
+/// The code system of a provision's `class` that names resource types.
+pub const RESOURCE_TYPES: &str = "http://hl7.org/fhir/resource-types";
+
+/// Whether `patient_id`'s active Consents permit disclosing their records to
+/// `recipient` (`Organization/<id>`) for `purpose`: a denying Consent that
+/// applies wins; otherwise the first permitting one decides, with the
+/// resource types its provision's `class` limits disclosure to.
+pub async fn disclosure(
+    store: &Store,
+    patient_id: &str,
+    recipient: &str,
+    purpose: &str,
+) -> Result<pb::DisclosureDecisionResponse, ApiError> {
+    let patient_id = patient_id.trim();
+    if patient_id.is_empty() || patient_id.contains('/') {
+        return Err(ApiError::Invalid(
+            Issue::new("required", "patient_id is the Patient's id").at("patient_id"),
+        ));
+    }
+    if recipient
+        .strip_prefix("Organization/")
+        .is_none_or(|id| id.is_empty() || id.contains('/'))
+    {
+        return Err(ApiError::Invalid(
+            Issue::new(
+                "invalid",
+                format!("recipient is Organization/<id>, not '{recipient}'"),
+            )
+            .at("recipient"),
+        ));
+    }
+    let purpose = if purpose.trim().is_empty() {
+        DEFAULT_PURPOSE
+    } else {
+        purpose.trim()
+    };
+    let types = organization_types(store, recipient).await?;
+    let mut consents = Vec::new();
+    active_consents(
+        store,
+        vec![("patient".to_owned(), format!("Patient/{patient_id}"))],
+        &mut consents,
+    )
+    .await?;
+    let now = corridor_store::now_instant();
+    let reference =
+        |consent: &Value| format!("Consent/{}", consent["id"].as_str().unwrap_or_default());
+    let applying: Vec<&Value> = consents
+        .iter()
+        .filter(|c| {
+            names(&c["provision"], recipient, &types) && applies(&c["provision"], purpose, &now)
+        })
+        .collect();
+    if let Some(denying) = applying.iter().find(|c| c["provision"]["type"] == "deny") {
+        let consent = reference(denying);
+        return Ok(pb::DisclosureDecisionResponse {
+            permitted: false,
+            reason: format!(
+                "{consent} denies disclosing Patient/{patient_id}'s records to {recipient}"
+            ),
+            consent,
+            classes: Vec::new(),
+        });
+    }
+    let Some(permitting) = applying.iter().find(|c| c["provision"]["type"] == "permit") else {
+        return Ok(pb::DisclosureDecisionResponse {
+            permitted: false,
+            consent: String::new(),
+            reason: format!(
+                "no active Consent of Patient/{patient_id} permits disclosing their records to {recipient} for {purpose}: record one whose provision permits that Organization (provision.actor) first"
+            ),
+            classes: Vec::new(),
+        });
+    };
+    let classes = permitting["provision"]["class"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["system"] == RESOURCE_TYPES)
+        .filter_map(|c| c["code"].as_str().map(str::to_owned))
+        .collect();
+    Ok(pb::DisclosureDecisionResponse {
+        permitted: true,
+        consent: reference(permitting),
+        reason: String::new(),
+        classes,
+    })
+}
+
 /// Checks every Consent written: who records it, about whom, and that it
 /// says something this service reads.
 #[derive(Debug, Clone)]

@@ -345,6 +345,39 @@ corridor_runtime::fhir_service! {
             Ok(tonic::Response::new(pb::RecordRefusalResponse { id }))
         }
 
+        async fn disclosure_decision(
+            &self,
+            request: tonic::Request<pb::DisclosureDecisionRequest>,
+        ) -> Result<tonic::Response<pb::DisclosureDecisionResponse>, tonic::Status> {
+            // The referrals service's question before a record leaves the
+            // node; over mutual TLS only a node service may ask it.
+            corridor_runtime::auth::require_service("ask whether a Patient's records may be disclosed")?;
+            let req = request.into_inner();
+            let answer = consent::disclosure(
+                self.resources.store(),
+                &req.patient_id,
+                &req.recipient,
+                &req.purpose,
+            )
+            .await?;
+            Ok(tonic::Response::new(answer))
+        }
+
+        async fn record_exchange(
+            &self,
+            request: tonic::Request<pb::RecordExchangeRequest>,
+        ) -> Result<tonic::Response<pb::RecordExchangeResponse>, tonic::Status> {
+            let proven = corridor_runtime::auth::require_service("record exchanges with peer nodes")?;
+            let id = audit::record_exchange(
+                self.resources.store(),
+                &self.tokens.settings().jurisdiction,
+                proven.as_deref(),
+                request.into_inner(),
+            )
+            .await?;
+            Ok(tonic::Response::new(pb::RecordExchangeResponse { id }))
+        }
+
         async fn consent_decision(
             &self,
             request: tonic::Request<pb::ConsentDecisionRequest>,

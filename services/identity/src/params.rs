@@ -40,6 +40,10 @@ const PATIENT: &[SearchParam] = &[
 
 const ORGANIZATION: &[SearchParam] = &[
     IDENTIFIER,
+    // meta.tag: urn:corridor:federation|cross-border-referrals marks the
+    // Organizations a node publishes to its peers; urn:corridor:peer|<node>
+    // the peers' Organizations it keeps in its directory.
+    param("_tag", ParamKind::Token, &["meta.tag"]),
     param("name", ParamKind::String, &["name", "alias"]),
     param("type", ParamKind::Token, &["type"]),
     param(

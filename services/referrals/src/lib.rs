@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use corridor_auth::Interaction;
 use corridor_fhir::Issue;
+use corridor_proto::federation::v1::federation_operator_service_server::FederationOperatorServiceServer;
+use corridor_proto::federation::v1::federation_service_server::FederationServiceServer;
 use corridor_proto::referrals::v1 as pb;
 use corridor_proto::referrals::v1::referrals_service_server::{
     ReferralsService, ReferralsServiceServer,
@@ -37,6 +39,7 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
 mod events;
+pub mod federation;
 pub mod links;
 mod params;
 mod referral;
@@ -63,6 +66,9 @@ pub struct ReferralsConfig {
     pub deadline: Duration,
     /// Buffer and stall limit of each Watch stream.
     pub watch: follow::Limits,
+    /// Cross-border referrals with peer nodes, when this node federates
+    /// (it then needs the service's mutual TLS).
+    pub federation: Option<federation::FederationConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +79,17 @@ pub enum BuildError {
     Url(#[from] tonic::transport::Error),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("federation: {0}")]
+    Federation(String),
+}
+
+/// The peer-facing port of a federating node.
+#[derive(Debug)]
+struct FederationPort {
+    federation: std::sync::Arc<federation::Federation>,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    auth: corridor_runtime::auth::Auth,
 }
 
 /// The referrals service, built and bound, ready to serve.
@@ -85,6 +102,7 @@ pub struct Application {
     encounters: EncountersLink,
     auth: corridor_runtime::auth::Auth,
     config: ReferralsConfig,
+    federation: Option<FederationPort>,
 }
 
 impl Application {
@@ -131,6 +149,12 @@ impl Application {
             ))
             .with_resolver(std::sync::Arc::new(identity.clone()))
             .with_merges(std::sync::Arc::new(identity.clone()), RESOURCES);
+        let federation = match &config.federation {
+            None => None,
+            Some(settings) => {
+                Some(federation_port(settings, &config, &resources, &identity, &encounters).await?)
+            }
+        };
         Ok(Self {
             listener,
             local_addr,
@@ -139,6 +163,7 @@ impl Application {
             encounters,
             auth,
             config,
+            federation,
         })
     }
 
@@ -146,10 +171,19 @@ impl Application {
         self.local_addr
     }
 
+    /// Where peers reach this node's federation API, when it federates.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
+        self.federation.as_ref().map(|f| f.local_addr)
+    }
+
     /// Serve until `shutdown`, then drain within the grace period and close
     /// the store.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), ServeError> {
         let store = self.resources.store().clone();
+        let federation = self
+            .federation
+            .as_ref()
+            .map(|f| std::sync::Arc::clone(&f.federation));
         let handler = Referrals {
             resources: self.resources,
             identity: self.identity,
@@ -157,20 +191,110 @@ impl Application {
             watch: self.config.watch,
             shutdown: shutdown.clone(),
             tls: self.config.service.tls.clone(),
+            federation: federation.clone(),
         };
+        let limits = self.config.service.limits;
+        let grace = self.config.service.shutdown_grace;
         let service = ReferralsServiceServer::new(handler)
-            .max_decoding_message_size(server::max_message_size(&self.config.service.limits));
-        server::serve_with_store(
+            .max_decoding_message_size(server::max_message_size(&limits));
+        let operator = FederationOperatorServiceServer::new(federation::operator::Operator {
+            store: store.clone(),
+            federation: federation.clone(),
+        });
+        let main = server::serve_with_store(
             self.listener,
-            tonic::service::Routes::new(service),
+            tonic::service::Routes::new(service).add_service(operator),
             SERVICE_NAME,
             store,
             self.auth,
+            shutdown.clone(),
+            grace,
+        );
+        let Some(port) = self.federation else {
+            return main.await;
+        };
+        port.federation.start(&shutdown);
+        let receiver = FederationServiceServer::new(federation::receive::Receiver {
+            federation: std::sync::Arc::clone(&port.federation),
+        })
+        .max_decoding_message_size(server::max_message_size(&limits));
+        let peers = server::serve(
+            port.listener,
+            tonic::service::Routes::new(receiver),
+            FEDERATION_SERVICE_NAME,
+            async { true },
+            port.auth,
             shutdown,
-            self.config.service.shutdown_grace,
-        )
-        .await
+            grace,
+        );
+        let (main, peers) = tokio::join!(main, peers);
+        main.and(peers)
     }
+}
+
+/// Full gRPC name of the peer-facing service.
+pub const FEDERATION_SERVICE_NAME: &str = "corridor.federation.v1.FederationService";
+
+/// Check the federation settings against the service's TLS, prepare the
+/// peers' clients and bind the peer-facing port.
+async fn federation_port(
+    settings: &federation::FederationConfig,
+    config: &ReferralsConfig,
+    resources: &Resources,
+    identity: &IdentityLink,
+    encounters: &EncountersLink,
+) -> Result<FederationPort, BuildError> {
+    let tls = config.service.tls.as_ref().ok_or_else(|| {
+        BuildError::Federation(
+            "node-to-node traffic is mutual TLS only: set the services' TLS (CORRIDOR_TLS_CERT_FILE, CORRIDOR_TLS_KEY_FILE, CORRIDOR_TLS_CA_FILE)".to_owned(),
+        )
+    })?;
+    let named = tls
+        .own_nodes()
+        .map_err(|e| BuildError::Federation(e.to_string()))?;
+    if !named.contains(&settings.node_id) {
+        return Err(BuildError::Federation(format!(
+            "the node certificate must name node '{}' as the SAN URI urn:corridor:node:{} (its peers check it), but it names {}; `corridor certs --node {}` makes a development one",
+            settings.node_id,
+            settings.node_id,
+            if named.is_empty() {
+                "no node".to_owned()
+            } else {
+                named.join(", ")
+            },
+            settings.node_id
+        )));
+    }
+    if settings.peers.is_empty() {
+        return Err(BuildError::Federation(
+            "a federating node needs at least one peer in its peers file".to_owned(),
+        ));
+    }
+    let peer_cas: Vec<&str> = settings.peers.iter().map(|p| p.ca_pem.trim()).collect();
+    let peer_tls = tls
+        .for_peers(&format!("{}\n", peer_cas.join("\n")))
+        .map_err(|e| BuildError::Federation(e.to_string()))?;
+    let listener = server::bind(settings.listen).await?;
+    let local_addr = server::local_addr(&listener)?;
+    let federation = federation::Federation::new(
+        settings.clone(),
+        tls,
+        resources.clone(),
+        identity.clone(),
+        encounters.clone(),
+    )?;
+    let auth = corridor_runtime::auth::Auth {
+        // Peers carry no token: their certificate is checked by each call.
+        public: &["/corridor.federation.v1.FederationService/"],
+        ..corridor_runtime::auth::Auth::from_identity(identity.clone())
+    }
+    .with_tls(Some(peer_tls));
+    Ok(FederationPort {
+        federation: std::sync::Arc::new(federation),
+        listener,
+        local_addr,
+        auth,
+    })
 }
 
 /// The gRPC handlers.
@@ -184,6 +308,8 @@ struct Referrals {
     shutdown: Shutdown,
     /// The service's mutual TLS, when it runs one.
     tls: Option<corridor_runtime::tls::Tls>,
+    /// Cross-border referrals, when the node federates.
+    federation: Option<std::sync::Arc<federation::Federation>>,
 }
 
 corridor_runtime::fhir_service! {
@@ -206,6 +332,7 @@ corridor_runtime::fhir_service! {
                     referral::create(
                         &self.resources,
                         &self.identity,
+                        self.federation.as_deref(),
                         &caller,
                         &req.service_request,
                         req.draft,

@@ -45,6 +45,16 @@ impl EncountersLink {
         })
     }
 
+    /// The generated client, for calls this link has no method for.
+    pub fn client(&self) -> EncountersServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// How long a call to encounters may take.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// Whether encounters holds `resource_type/id` (current, not deleted).
     pub async fn exists(&self, resource_type: &str, id: &str) -> Result<bool, ApiError> {
         let mut client = self.client.clone();

@@ -11,6 +11,8 @@ use corridor_runtime::resources::{Guard, Resources};
 use corridor_store::{Store, TxRequest, TxResult, WriteResult};
 use serde_json::{Map, Value, json};
 
+use crate::federation::send::may_refer;
+use crate::federation::{CrossBorder, Federation, Side, peer_organization};
 use crate::links::{EncountersLink, OUTCOME_TYPES};
 use crate::workflow::{self, Party, Refused};
 
@@ -33,6 +35,7 @@ fn organization(value: Option<&Value>) -> Option<String> {
 pub async fn create(
     resources: &Resources,
     identity: &IdentityLink,
+    federation: Option<&Federation>,
     caller: &str,
     json: &str,
     draft: bool,
@@ -96,20 +99,58 @@ pub async fn create(
         .check(&[&request])
         .await
         .map_err(|refusal| refusal.error)?;
+    let mut performer = Value::Null;
     for (element, org) in [
         ("ServiceRequest.requester", &requester),
         ("ServiceRequest.performer", &owner),
     ] {
         let id = org.trim_start_matches("Organization/");
-        if identity.read("Organization", id).await?.is_none() {
+        let Some(found) = identity.read("Organization", id).await? else {
             return Err(Issue::new(
                 "not-found",
                 format!("{element} names {org}, which the identity registry does not have"),
             )
             .at(element)
             .into());
-        }
+        };
+        performer = serde_json::from_str(&found.json).unwrap_or_default();
     }
+    // A performer from a peer's directory makes the referral cross-border:
+    // it leaves this node only under the patient's Consent.
+    let cross_border = match peer_organization(&performer) {
+        None => None,
+        Some((peer, _)) => {
+            let Some(federation) = federation else {
+                return Err(ApiError::Conflict(
+                    Issue::new(
+                        "business-rule",
+                        format!("{owner} belongs to node {peer}, and this node does not federate"),
+                    )
+                    .at("ServiceRequest.performer"),
+                ));
+            };
+            if performer["active"] == false {
+                return Err(ApiError::Conflict(
+                    Issue::new(
+                        "business-rule",
+                        format!("{owner} of node {peer} no longer accepts cross-border referrals"),
+                    )
+                    .at("ServiceRequest.performer"),
+                ));
+            }
+            let patient_id = sr["subject"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Patient/"))
+                .unwrap_or_default();
+            let consent = may_refer(federation, patient_id, &owner, &peer).await?;
+            Some(CrossBorder {
+                peer,
+                side: Side::Requesting,
+                consent,
+                peer_sequence: 0,
+            })
+        }
+    };
     let now = corridor_store::now_instant();
     let task = json!({
         "resourceType": "Task",
@@ -123,6 +164,10 @@ pub async fn create(
         "requester": { "reference": requester },
         "owner": { "reference": owner },
     });
+    let mut task = task;
+    if let Some(marker) = &cross_border {
+        task["extension"] = json!([marker.extension()]);
+    }
     let task = resources.validate(&task.to_string())?;
     let fingerprint = json!(["referral", draft, json]).to_string();
     Ok(resources
@@ -231,6 +276,38 @@ pub async fn transition(
             .at(corridor_runtime::auth::AUTHORIZATION),
         ));
     };
+    if let Some(marker) = CrossBorder::of(&Value::Object(task.clone())) {
+        if to == "on-hold" {
+            return Err(ApiError::Conflict(
+                Issue::new(
+                    "business-rule",
+                    format!(
+                        "Task/{} is a cross-border referral shared with node {}; on-hold is a local pause that is not shared, so it cannot be put on hold",
+                        current.id, marker.peer
+                    ),
+                )
+                .at("status"),
+            ));
+        }
+        let theirs = match marker.side {
+            Side::Requesting => Party::Owner,
+            Side::Performing => Party::Requester,
+        };
+        if party == theirs {
+            return Err(ApiError::Forbidden(
+                Issue::new(
+                    "forbidden",
+                    format!(
+                        "Task/{}'s {} is on node {}: it moves the referral there, and the move reaches this node",
+                        current.id,
+                        party.as_str(),
+                        marker.peer
+                    ),
+                )
+                .at("status"),
+            ));
+        }
+    }
     let before_hold = if from == "on-hold" && current.version > 1 {
         store
             .vread("Task", &current.id, &(current.version - 1).to_string())
