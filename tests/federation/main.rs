@@ -8,6 +8,10 @@
 //! sides converge; nothing leaves without Consent; and only the configured
 //! peers, proven by their certificates, are heard.
 
+mod consent;
+mod delivery;
+mod edits;
 mod full_loop;
 mod node;
+mod peers;
 mod world;

@@ -141,12 +141,6 @@ impl Node {
         })
     }
 
-    /// Set (before start) a setting of the node.
-    pub fn set(&mut self, name: &str, value: &str) {
-        self.env.retain(|(k, _)| k != name);
-        self.env.push((name.to_owned(), value.to_owned()));
-    }
-
     /// The node's folder: its certificates are in `tls/`.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -159,12 +153,20 @@ impl Node {
 
     /// Take `peer` as a peer, reached at `endpoint` (its own when None).
     pub fn peer_with(&mut self, peer: &Node, endpoint: Option<String>) {
-        self.peers.push_str(&format!(
-            "[[peer]]\nnode = \"{}\"\njurisdiction = \"{}\"\nendpoint = \"{}\"\nca_file = \"{}\"\n\n",
+        self.peer_raw(
             peer.id,
             peer.jurisdiction,
-            endpoint.unwrap_or_else(|| peer.endpoint()),
-            peer.dir().join("tls/ca.pem").display()
+            &endpoint.unwrap_or_else(|| peer.endpoint()),
+            &peer.dir().join("tls/ca.pem"),
+        );
+    }
+
+    /// Take node `id` of `jurisdiction` as a peer, at `endpoint`, certified
+    /// by the CA in `ca_file`.
+    pub fn peer_raw(&mut self, id: &str, jurisdiction: &str, endpoint: &str, ca_file: &Path) {
+        self.peers.push_str(&format!(
+            "[[peer]]\nnode = \"{id}\"\njurisdiction = \"{jurisdiction}\"\nendpoint = \"{endpoint}\"\nca_file = \"{}\"\n\n",
+            ca_file.display()
         ));
     }
 

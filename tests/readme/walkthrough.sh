@@ -207,7 +207,7 @@ expect '{"subtype":"$federation-disclose","peer":"node it-1 (IT)","consent":"urn
 expect '{"subtype":"$federation-receive","peer":"node it-1 (IT)","consent":"urn:corridor:node:it-1|Consent/' \
     "federation: B audits what it received from A" "$f"
 expect "both nodes stopped" "federation: both nodes stop cleanly" "$f"
-left=$(fed_nodes)
+left=$(fed_nodes | xargs)
 checks=$((checks + 1))
 if [ -z "$left" ]; then
     echo "ok: federation: no node of the walk-through is left running"
