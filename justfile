@@ -89,6 +89,12 @@ bench-consult:
 bench-referrals:
     cargo bench -p corridor-tests --bench referrals
 
+# Federation between two release nodes (each its own process): cross-node
+# delivery latency (p50, p99) both ways, and the catch-up after a 100-message
+# backlog, on SQLite and, when CORRIDOR_TEST_POSTGRES_URL is set, PostgreSQL.
+bench-federation:
+    cargo bench -p corridor-tests --bench federation
+
 # Patient $match precision, recall, F1 and latency on a seeded synthetic migrant population (MATCH_* settings).
 bench-match:
     cargo bench -p corridor-tests --bench matching

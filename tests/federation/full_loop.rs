@@ -55,6 +55,28 @@ async fn a_referral_crosses_the_border_and_its_outcome_comes_back(backend: Backe
     let Some(w) = world::world(backend, false).await else {
         return;
     };
+    // The node's services trust its own certificate only when a call says
+    // which service it is: a request through the REST gateway (whose
+    // certificate is a service's) without a token stays unauthenticated,
+    // and so does a gRPC call with the node's certificate and no token.
+    let anonymous = reqwest::get(format!(
+        "http://127.0.0.1:{}/fhir/Patient",
+        w.a.gateway_port
+    ))
+    .await
+    .expect("gateway answers");
+    assert_eq!(anonymous.status(), 401, "no token, no answer");
+    let bare = w.a.bare_identity().await;
+    let refused = bare
+        .clone()
+        .search(corridor_proto::identity::v1::SearchRequest {
+            resource_type: "Patient".to_owned(),
+            parameters: Vec::new(),
+            page_token: String::new(),
+        })
+        .await
+        .expect_err("no token and no service named");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
     // B already knows the person, under its own record.
     let known_on_b = register(&w.b, Some(&w.hospital_token), &world::person("Haile")).await;
     let patient = w.patient("Haile").await;

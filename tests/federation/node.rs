@@ -16,7 +16,9 @@ use corridor_proto::federation::v1 as fedpb;
 use corridor_proto::federation::v1::federation_operator_service_client::FederationOperatorServiceClient;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
-use corridor_tests::{Authed, Backend, Bearer, TestDatabase, bearer};
+use corridor_tests::{Backend, TestDatabase, bearer};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -43,6 +45,34 @@ fn binary() -> &'static Path {
     })
 }
 
+/// Sends a token with every call, or says the call is the node's
+/// referrals service's own.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    token: Option<MetadataValue<Ascii>>,
+}
+
+impl Interceptor for Acting {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        match &self.token {
+            Some(token) => request
+                .metadata_mut()
+                .insert("authorization", token.clone()),
+            None => request.metadata_mut().insert(
+                corridor_runtime::auth::ACTING_SERVICE,
+                MetadataValue::from_static("referrals"),
+            ),
+        };
+        Ok(request)
+    }
+}
+
+/// A channel to a node's service.
+pub type Authed = InterceptedService<Channel, Acting>;
+
 /// A port nobody listens on now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -62,6 +92,7 @@ pub struct Node {
     pub encounters_port: u16,
     pub referrals_port: u16,
     pub federation_port: u16,
+    pub gateway_port: u16,
     child: Option<Child>,
     peers: String,
     /// How many times the process was started (its log is appended to).
@@ -135,6 +166,7 @@ impl Node {
             encounters_port: ports[1],
             referrals_port: ports[2],
             federation_port: ports[3],
+            gateway_port: ports[4],
             child: None,
             peers: String::new(),
             started: 0,
@@ -298,13 +330,29 @@ impl Node {
     }
 
     /// A channel to one of the node's services; with `token`, calls act
-    /// for its organization, else as the node itself.
+    /// for its organization, else as the node's referrals service (as the
+    /// operator's CLI does, with the node's certificate).
     pub async fn channel(&self, port: u16, token: Option<&str>) -> Authed {
         let channel = self
             .try_channel(port)
             .await
             .unwrap_or_else(|e| panic!("connect to node {} port {port}: {e}", self.id));
-        InterceptedService::new(channel, Bearer(token.map(bearer)))
+        InterceptedService::new(
+            channel,
+            Acting {
+                token: token.map(bearer),
+            },
+        )
+    }
+
+    /// The identity service over mutual TLS with the node's certificate,
+    /// with neither a token nor a service named.
+    pub async fn bare_identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(
+            self.try_channel(self.identity_port)
+                .await
+                .expect("connect to identity"),
+        )
     }
 
     pub async fn identity(&self, token: Option<&str>) -> IdentityServiceClient<Authed> {

@@ -36,6 +36,13 @@ use crate::tls::{Peer, Tls};
 
 /// The metadata key of the access token.
 pub const AUTHORIZATION: &str = "authorization";
+/// Metadata by which a node service acts on its own, with no token: it
+/// names one of the services its certificate names (see
+/// [`Caller::service`]). Only the node's own background work sends it; the
+/// REST gateway never passes it on, so that a request without a token
+/// through the gateway (whose certificate is a service's) stays
+/// unauthenticated.
+pub const ACTING_SERVICE: &str = "corridor-acting-service";
 /// The metadata key of an emergency read's stated reason.
 pub const BREAK_GLASS: &str = "break-glass";
 
@@ -70,6 +77,8 @@ pub struct Caller {
     /// The thumbprint of the client certificate the token is bound to.
     bound_to: Option<String>,
     token: String,
+    /// The node service acting on its own behalf, if that is the caller.
+    acting: Option<String>,
 }
 
 impl fmt::Debug for Caller {
@@ -100,34 +109,38 @@ impl Caller {
             mtls: false,
             bound_to: claims.cnf.map(|cnf| cnf.x5t_s256),
             token: token.to_owned(),
+            acting: None,
         })
     }
 
-    /// A node service acting on its own behalf, proven by its certificate
-    /// over mutual TLS (`names` as [`Peer::Service`] gives them): a call
-    /// without a token from a connection that shows one. Such a caller
-    /// works for no organization and may do anything a service of the node
-    /// may (the federation worker, which acts for a peer node, not for a
-    /// client). Its client id is `service:<names>`, as the audit trail shows.
-    pub fn service(names: &[String]) -> Self {
+    /// A node service acting on its own behalf (`service`, e.g. the
+    /// referrals service's federation worker, which acts for a peer node,
+    /// not for a client). Over the wire it is a call without a token that
+    /// names the service in [`ACTING_SERVICE`] metadata, from a connection
+    /// whose certificate is a node service's (`peer`): the service itself,
+    /// or another that relays its call, as node services relay each other's
+    /// callers. Such a caller works for no organization and may do what an
+    /// operator may; the audit trail names it `service:<service>`.
+    pub fn service(service: &str, peer: Peer) -> Self {
         Self {
-            client_id: format!("service:{}", names.join("+")),
+            client_id: format!("service:{service}"),
             organization: String::new(),
             jurisdiction: String::new(),
             scopes: Scopes::parse("system/*.cruds").unwrap_or_default(),
             admin: true,
             break_glass: None,
-            peer: Peer::Service(names.to_vec()),
+            peer,
             mtls: true,
             bound_to: None,
             token: String::new(),
+            acting: Some(service.to_owned()),
         }
     }
 
-    /// Whether this is a node service acting on its own behalf
-    /// ([`Caller::service`]), which has no token to pass on.
-    pub fn is_service(&self) -> bool {
-        self.token.is_empty() && matches!(self.peer, Peer::Service(_))
+    /// The service a node service acting on its own behalf
+    /// ([`Caller::service`]) acts as; it has no token to pass on.
+    pub fn acting_service(&self) -> Option<&str> {
+        self.acting.as_deref()
     }
 
     /// The access token, to send on calls made on the caller's behalf.
@@ -617,11 +630,17 @@ impl Auth {
         }))
     }
 
-    /// The node services a connection's certificate proves, over mutual
-    /// TLS; None without TLS or with any other certificate.
-    fn service_peer(&self, extensions: &http::Extensions) -> Option<Vec<String>> {
-        match self.tls.as_ref()?.peer(extensions) {
-            Peer::Service(names) => Some(names),
+    /// The node service a call says it acts as ([`ACTING_SERVICE`]), and
+    /// the connection's peer, if that is a node service (mutual TLS, a
+    /// certificate of the node CA naming services): the service itself or
+    /// one relaying its call. None otherwise.
+    fn acting_service<B>(&self, request: &http::Request<B>) -> Option<(String, Peer)> {
+        let claimed = request.headers().get(ACTING_SERVICE)?.to_str().ok()?.trim();
+        let valid = (1..=32).contains(&claimed.len())
+            && claimed.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+        let peer = self.tls.as_ref()?.peer(request.extensions());
+        match &peer {
+            Peer::Service(_) if valid => Some((claimed.to_owned(), peer)),
             _ => None,
         }
     }
@@ -690,11 +709,11 @@ where
                 Ok(token) => token.to_owned(),
                 Err(_)
                     if request.headers().get(AUTHORIZATION).is_none()
-                        && let Some(names) = auth.service_peer(request.extensions()) =>
+                        && let Some((name, peer)) = auth.acting_service(&request) =>
                 {
                     // A node service acting on its own, proven by its
                     // certificate rather than a token.
-                    let caller = Arc::new(Caller::service(&names));
+                    let caller = Arc::new(Caller::service(&name, peer));
                     tracing::Span::current().record("enduser.id", caller.client_id.as_str());
                     return CALLER.scope(caller, inner.call(request)).await;
                 }

@@ -53,10 +53,9 @@ where
     crate::telemetry::inject_current(request.metadata_mut());
     // On the caller's behalf: the other service decides with the caller's
     // own rights.
-    // A node service acting on its own has no token: its certificate
-    // speaks for it.
     if let Ok(caller) = crate::auth::current() {
-        if !caller.is_service()
+        act_as(&caller, request.metadata_mut());
+        if caller.acting_service().is_none()
             && let Ok(value) = format!("Bearer {}", caller.token()).parse()
         {
             request
@@ -109,6 +108,16 @@ where
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
     crate::telemetry::inject_current(request.metadata_mut());
+    if let Ok(caller) = crate::auth::current() {
+        act_as(&caller, request.metadata_mut());
+        if caller.acting_service().is_none()
+            && let Ok(value) = format!("Bearer {}", caller.token()).parse()
+        {
+            request
+                .metadata_mut()
+                .insert(crate::auth::AUTHORIZATION, value);
+        }
+    }
     let late = || format!("no answer within {} ms", deadline.as_millis());
     let said = |status: &tonic::Status| {
         format!("the {service} service refused {what}: {}", status.message())
@@ -134,6 +143,16 @@ where
                 &format!("it answered {code:?}: {}", status.message()),
             ),
         }),
+    }
+}
+
+/// A node service acting on its own has no token: its certificate speaks
+/// for it, and it says so in [`crate::auth::ACTING_SERVICE`].
+fn act_as(caller: &crate::auth::Caller, metadata: &mut tonic::metadata::MetadataMap) {
+    if let Some(service) = caller.acting_service()
+        && let Ok(value) = service.parse()
+    {
+        metadata.insert(crate::auth::ACTING_SERVICE, value);
     }
 }
 

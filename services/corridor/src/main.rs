@@ -284,10 +284,21 @@ async fn federation_call(
     };
     fn with_token<M>(token: Option<&str>, message: M) -> tonic::Request<M> {
         let mut request = tonic::Request::new(message);
-        if let Some(token) = token
-            && let Ok(value) = format!("Bearer {token}").parse()
-        {
-            request.metadata_mut().insert("authorization", value);
+        match token {
+            Some(token) => {
+                if let Ok(value) = format!("Bearer {token}").parse() {
+                    request
+                        .metadata_mut()
+                        .insert(corridor_runtime::auth::AUTHORIZATION, value);
+                }
+            }
+            // The node's certificate names the referrals service.
+            None => {
+                request.metadata_mut().insert(
+                    corridor_runtime::auth::ACTING_SERVICE,
+                    tonic::metadata::MetadataValue::from_static("referrals"),
+                );
+            }
         }
         request
     }

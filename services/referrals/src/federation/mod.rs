@@ -242,9 +242,10 @@ impl Federation {
 /// The referrals service acting on its own (for a peer, not a client):
 /// what its local writes are audited as.
 pub fn acting_for_node() -> std::sync::Arc<corridor_runtime::auth::Caller> {
-    std::sync::Arc::new(corridor_runtime::auth::Caller::service(&[
-        "referrals".to_owned()
-    ]))
+    std::sync::Arc::new(corridor_runtime::auth::Caller::service(
+        "referrals",
+        corridor_runtime::tls::Peer::Service(vec!["referrals".to_owned()]),
+    ))
 }
 
 #[cfg(test)]

@@ -45,8 +45,22 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Record it in identity's audit trail, with `entities` of this node.
+    /// Record it in identity's audit trail, with `entities` of this node,
+    /// as the node's referrals service.
     pub async fn record(
+        &self,
+        federation: &Federation,
+        entities: Vec<String>,
+        outcome: Result<(), &str>,
+    ) -> Result<(), ApiError> {
+        corridor_runtime::auth::acting_as(
+            super::acting_for_node(),
+            self.record_as_node(federation, entities, outcome),
+        )
+        .await
+    }
+
+    async fn record_as_node(
         &self,
         federation: &Federation,
         entities: Vec<String>,
