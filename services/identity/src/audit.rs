@@ -189,7 +189,9 @@ pub async fn record_exchange(
             ));
         }
     };
-    let peer = req.peer_node.trim();
+    // What a refused caller claimed is kept, within reason.
+    let peer: String = req.peer_node.trim().chars().take(64).collect();
+    let peer = peer.as_str();
     if peer.is_empty() {
         return Err(invalid("peer_node", "name the peer node".to_owned()));
     }

@@ -110,10 +110,7 @@ pub async fn mirror(
             ))
         })?;
     let system = node_system(peer);
-    let mut copy = organization.as_object().cloned().unwrap_or_default();
-    copy.remove("id");
-    copy.remove("text");
-    copy.remove("partOf");
+    let mut copy = super::receive::foreign(organization, peer);
     let mut identifiers: Vec<Value> = copy
         .get("identifier")
         .and_then(Value::as_array)

@@ -322,6 +322,17 @@ async fn apply(
             "message_id is 1-200 visible ASCII characters",
         ));
     }
+    let task_ok = (1..=64).contains(&message.referral_task.len())
+        && message
+            .referral_task
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !task_ok {
+        return Err(invalid(
+            "referral_task",
+            "referral_task is the requesting node's Task id (1-64 letters, digits, '-', '.')",
+        ));
+    }
     let body: Value = serde_json::from_str(&message.body)
         .map_err(|e| invalid("body", format!("body is not JSON: {e}")))?;
     let exchange = Exchange {
@@ -355,12 +366,56 @@ async fn apply(
 
 /// `value` without what its node set: id, meta, and links to its other
 /// records.
-fn foreign(value: &Value) -> serde_json::Map<String, Value> {
+/// Its references to the peer's other records (`Type/id`, which mean
+/// nothing here) become logical references by identifier
+/// (`urn:corridor:node:<peer>|Type/id`), keeping their display.
+pub(crate) fn foreign(value: &Value, peer: &str) -> serde_json::Map<String, Value> {
     let mut object = value.as_object().cloned().unwrap_or_default();
     object.remove("id");
     object.remove("meta");
     object.remove("text");
-    object
+    match logical_references(Value::Object(object), &node_system(peer)) {
+        Value::Object(object) => object,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn logical_references(value: Value, system: &str) -> Value {
+    match value {
+        Value::Object(mut map) => {
+            let relative = map
+                .get("reference")
+                .and_then(Value::as_str)
+                .filter(|r| {
+                    r.split_once('/').is_some_and(|(kind, id)| {
+                        kind.bytes().all(|b| b.is_ascii_alphabetic())
+                            && !id.is_empty()
+                            && !id.contains('/')
+                    })
+                })
+                .map(str::to_owned);
+            if let Some(reference) = relative {
+                map.remove("reference");
+                map.insert(
+                    "identifier".into(),
+                    json!({"system": system, "value": reference}),
+                );
+                return Value::Object(map);
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, logical_references(v, system)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| logical_references(v, system))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Add `identifier` to `object`'s identifiers.
@@ -453,7 +508,7 @@ async fn receive_referral(
     let requester_local = directory::mirror(federation, &peer.node_id, requester, false).await?;
     let patient_local = link_patient(federation, &peer.node_id, patient).await?;
 
-    let mut sr = foreign(service_request);
+    let mut sr = foreign(service_request, &peer.node_id);
     add_identifier(&mut sr, &system, &format!("ServiceRequest/{sr_id}"));
     sr.insert(
         "subject".into(),
@@ -546,7 +601,7 @@ async fn link_patient(
 ) -> Result<String, ApiError> {
     let system = node_system(peer);
     let remote_id = patient["id"].as_str().unwrap_or_default();
-    let mut object = foreign(patient);
+    let mut object = foreign(patient, peer);
     object.remove("link");
     add_identifier(&mut object, &system, &format!("Patient/{remote_id}"));
     object.insert(
@@ -825,17 +880,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_foreign_resource_loses_what_its_node_set_and_gains_the_peer_identifier() {
-        let mut object = foreign(&json!({
-            "resourceType": "Patient", "id": "p1", "meta": {"versionId": "3"},
-            "identifier": [{"system": "urn:corridor:node:it", "value": "old"}],
-        }));
+    fn a_foreign_resource_loses_what_its_node_set_and_names_the_peers_records_by_identifier() {
+        let mut object = foreign(
+            &json!({
+                "resourceType": "Patient", "id": "p1", "meta": {"versionId": "3"},
+                "identifier": [{"system": "urn:corridor:node:it", "value": "old"}],
+                "managingOrganization": {"reference": "Organization/o1", "display": "NGO"},
+                "contact": [{"organization": {"reference": "https://x.example/Organization/9"}}],
+            }),
+            "it",
+        );
         add_identifier(&mut object, "urn:corridor:node:it", "Patient/p1");
         assert_eq!(object.get("id"), None);
         assert_eq!(object.get("meta"), None);
         assert_eq!(
             object["identifier"],
             json!([{"system": "urn:corridor:node:it", "value": "Patient/p1"}])
+        );
+        assert_eq!(
+            object["managingOrganization"],
+            json!({"display": "NGO", "identifier": {"system": "urn:corridor:node:it", "value": "Organization/o1"}}),
+            "a reference to the peer's record becomes one by identifier"
+        );
+        assert_eq!(
+            object["contact"][0]["organization"]["reference"], "https://x.example/Organization/9",
+            "an absolute reference stays"
         );
     }
 
