@@ -17,6 +17,7 @@
 //! (default 100).
 
 #[path = "../federation/node.rs"]
+#[expect(dead_code, reason = "the suite's nodes, of which the benchmark uses a part")]
 mod node;
 #[path = "../federation/world.rs"]
 #[expect(

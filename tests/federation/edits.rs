@@ -15,13 +15,54 @@ struct Referral {
     b: String,
 }
 
-impl Referral {
-    async fn version(node: &crate::node::Node, id: &str) -> String {
-        World::task(node, id).await["meta"]["versionId"]
-            .as_str()
-            .expect("version")
-            .to_owned()
+/// The NGO cancels Task `id` on A, at its current version.
+async fn cancel_on_a(w: &World, id: &str) {
+    transition(
+        &w.a,
+        &w.ngo_token,
+        id,
+        &version(&w.a, id).await,
+        "cancelled",
+        "the patient left",
+        &[],
+    )
+    .await
+    .unwrap_or_else(|s| panic!("cancel Task/{id} on A: {s:?}"));
+}
+
+/// The hospital moves Task `id` on B through `statuses`; the last with
+/// `outputs`.
+async fn move_on_b(w: &World, id: &str, statuses: &[&str], outputs: &[&str]) {
+    for (i, status) in statuses.iter().enumerate() {
+        let outputs = if i + 1 == statuses.len() {
+            outputs
+        } else {
+            &[]
+        };
+        let reason = if *status == "rejected" {
+            "no cardiology slot"
+        } else {
+            ""
+        };
+        transition(
+            &w.b,
+            &w.hospital_token,
+            id,
+            &version(&w.b, id).await,
+            status,
+            reason,
+            outputs,
+        )
+        .await
+        .unwrap_or_else(|s| panic!("move Task/{id} on B to {status}: {s:?}"));
     }
+}
+
+async fn version(node: &crate::node::Node, id: &str) -> String {
+    World::task(node, id).await["meta"]["versionId"]
+        .as_str()
+        .expect("version")
+        .to_owned()
 }
 
 async fn moves_made_on_both_sides_of_a_partition_converge_to_one_status(backend: Backend) {
@@ -40,16 +81,9 @@ async fn moves_made_on_both_sides_of_a_partition_converge_to_one_status(backend:
         });
     }
     let hospital = &w.hospital_token;
-    let ngo = &w.ngo_token;
     // Before the partition: the first two accepted, as both sides know.
     for r in &referrals[..2] {
-        let mut version = "1".to_owned();
-        for status in ["received", "accepted"] {
-            version = transition(&w.b, hospital, &r.b, &version, status, "", &[])
-                .await
-                .expect("move on B")
-                .version_id;
-        }
+        move_on_b(&w, &r.b, &["received", "accepted"], &[]).await;
         World::until_status(&w.a, &r.a, "accepted").await;
     }
     w.settled().await;
@@ -59,51 +93,11 @@ async fn moves_made_on_both_sides_of_a_partition_converge_to_one_status(backend:
     to_a.cut();
     // Both sides move while they cannot hear each other.
     // 0: A cancels an accepted referral; B starts it.
-    transition(
-        &w.a,
-        ngo,
-        &referrals[0].a,
-        &Referral::version(&w.a, &referrals[0].a).await,
-        "cancelled",
-        "the patient left",
-        &[],
-    )
-    .await
-    .expect("cancel on A");
-    transition(
-        &w.b,
-        hospital,
-        &referrals[0].b,
-        &Referral::version(&w.b, &referrals[0].b).await,
-        "in-progress",
-        "",
-        &[],
-    )
-    .await
-    .expect("start on B");
+    cancel_on_a(&w, &referrals[0].a).await;
+    move_on_b(&w, &referrals[0].b, &["in-progress"], &[]).await;
     // 1: A cancels; B starts and completes it.
-    transition(
-        &w.a,
-        ngo,
-        &referrals[1].a,
-        &Referral::version(&w.a, &referrals[1].a).await,
-        "cancelled",
-        "the patient left",
-        &[],
-    )
-    .await
-    .expect("cancel on A");
-    let started = transition(
-        &w.b,
-        hospital,
-        &referrals[1].b,
-        &Referral::version(&w.b, &referrals[1].b).await,
-        "in-progress",
-        "",
-        &[],
-    )
-    .await
-    .expect("start on B");
+    cancel_on_a(&w, &referrals[1].a).await;
+    move_on_b(&w, &referrals[1].b, &["in-progress"], &[]).await;
     let b_patient = World::task(&w.b, &referrals[1].b).await["for"]["reference"]
         .as_str()
         .expect("patient")
@@ -119,58 +113,13 @@ async fn moves_made_on_both_sides_of_a_partition_converge_to_one_status(backend:
             .expect("consultation")
             .into_inner();
     let encounter = format!("Encounter/{}", recorded.encounter_id);
-    transition(
-        &w.b,
-        hospital,
-        &referrals[1].b,
-        &started.version_id,
-        "completed",
-        "",
-        &[&encounter],
-    )
-    .await
-    .expect("complete on B");
+    move_on_b(&w, &referrals[1].b, &["completed"], &[&encounter]).await;
     // 2: A cancels a requested referral; B receives it.
-    transition(
-        &w.a,
-        ngo,
-        &referrals[2].a,
-        "1",
-        "cancelled",
-        "found care nearer",
-        &[],
-    )
-    .await
-    .expect("cancel on A");
-    transition(&w.b, hospital, &referrals[2].b, "1", "received", "", &[])
-        .await
-        .expect("receive on B");
+    cancel_on_a(&w, &referrals[2].a).await;
+    move_on_b(&w, &referrals[2].b, &["received"], &[]).await;
     // 3: A cancels; B receives and rejects it.
-    transition(
-        &w.a,
-        ngo,
-        &referrals[3].a,
-        "1",
-        "cancelled",
-        "found care nearer",
-        &[],
-    )
-    .await
-    .expect("cancel on A");
-    let received = transition(&w.b, hospital, &referrals[3].b, "1", "received", "", &[])
-        .await
-        .expect("receive on B");
-    transition(
-        &w.b,
-        hospital,
-        &referrals[3].b,
-        &received.version_id,
-        "rejected",
-        "no cardiology slot",
-        &[],
-    )
-    .await
-    .expect("reject on B");
+    cancel_on_a(&w, &referrals[3].a).await;
+    move_on_b(&w, &referrals[3].b, &["received", "rejected"], &[]).await;
 
     // Still apart, each side shows its own view.
     assert_eq!(

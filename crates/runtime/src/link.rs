@@ -48,29 +48,7 @@ where
     F: FnOnce(tonic::Request<M>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(deadline);
-    crate::telemetry::inject_current(request.metadata_mut());
-    // On the caller's behalf: the other service decides with the caller's
-    // own rights.
-    if let Ok(caller) = crate::auth::current() {
-        act_as(&caller, request.metadata_mut());
-        if caller.acting_service().is_none()
-            && let Ok(value) = format!("Bearer {}", caller.token()).parse()
-        {
-            request
-                .metadata_mut()
-                .insert(crate::auth::AUTHORIZATION, value);
-        }
-        // An emergency read stays one, and is audited as one, everywhere.
-        if let Some(reason) = caller.break_glass.as_deref()
-            && let Ok(value) = reason.parse()
-        {
-            request
-                .metadata_mut()
-                .insert(crate::auth::BREAK_GLASS, value);
-        }
-    }
+    let request = outgoing(message, deadline);
     let late = || format!("no answer within {} ms", deadline.as_millis());
     match tokio::time::timeout(deadline, send(request)).await {
         Err(_) => Err(unreachable(service, what, &late())),
@@ -105,19 +83,7 @@ where
     F: FnOnce(tonic::Request<M>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(deadline);
-    crate::telemetry::inject_current(request.metadata_mut());
-    if let Ok(caller) = crate::auth::current() {
-        act_as(&caller, request.metadata_mut());
-        if caller.acting_service().is_none()
-            && let Ok(value) = format!("Bearer {}", caller.token()).parse()
-        {
-            request
-                .metadata_mut()
-                .insert(crate::auth::AUTHORIZATION, value);
-        }
-    }
+    let request = outgoing(message, deadline);
     let late = || format!("no answer within {} ms", deadline.as_millis());
     let said = |status: &tonic::Status| {
         format!("the {service} service refused {what}: {}", status.message())
@@ -146,14 +112,38 @@ where
     }
 }
 
-/// A node service acting on its own has no token: its certificate speaks
-/// for it, and it says so in [`crate::auth::ACTING_SERVICE`].
-fn act_as(caller: &crate::auth::Caller, metadata: &mut tonic::metadata::MetadataMap) {
-    if let Some(service) = caller.acting_service()
-        && let Ok(value) = service.parse()
-    {
-        metadata.insert(crate::auth::ACTING_SERVICE, value);
+/// `message` as a call made for the current caller: with `deadline`, the
+/// trace context, and the caller's access token, so that the other service
+/// decides with the caller's own rights. A node service acting on its own
+/// has no token: its certificate speaks for it, and it says so in
+/// [`crate::auth::ACTING_SERVICE`]. An emergency read stays one, and is
+/// audited as one, everywhere.
+fn outgoing<M>(message: M, deadline: Duration) -> tonic::Request<M> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    crate::telemetry::inject_current(request.metadata_mut());
+    let Ok(caller) = crate::auth::current() else {
+        return request;
+    };
+    let metadata = request.metadata_mut();
+    match caller.acting_service() {
+        Some(service) => {
+            if let Ok(value) = service.parse() {
+                metadata.insert(crate::auth::ACTING_SERVICE, value);
+            }
+        }
+        None => {
+            if let Ok(value) = format!("Bearer {}", caller.token()).parse() {
+                metadata.insert(crate::auth::AUTHORIZATION, value);
+            }
+        }
     }
+    if let Some(reason) = caller.break_glass.as_deref()
+        && let Ok(value) = reason.parse()
+    {
+        metadata.insert(crate::auth::BREAK_GLASS, value);
+    }
+    request
 }
 
 /// The error of a request that needed `service` and could not ask it.

@@ -63,15 +63,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(serve(node)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,6 +218,20 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
+/// The async runtime, or None (said on stderr) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            None
+        }
+    }
+}
+
 /// `corridor federation …`: the operator's calls about deliveries to peers.
 fn federation_command(args: config::FederationArgs) -> ExitCode {
     let node = match args.node.validate() {
@@ -234,15 +241,8 @@ fn federation_command(args: config::FederationArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(federation_call(node, args.action)) {
         Ok(lines) => {

@@ -38,6 +38,21 @@ fn reporting_source(source: &str, proven: Option<&[String]>) -> Result<&'static 
     Ok(source)
 }
 
+/// Refuse an entity that is not `Type/id`.
+fn entity_reference(entity: &str) -> Result<(), ApiError> {
+    let valid = entity
+        .split_once('/')
+        .is_some_and(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'));
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "entities",
+            format!("an entity is Type/id, not '{entity}'"),
+        ))
+    }
+}
+
 fn invalid(at: &str, text: String) -> ApiError {
     ApiError::Invalid(Issue::new("invalid", text).at(at.to_owned()))
 }
@@ -139,15 +154,7 @@ pub async fn record(
     }
     let mut record = Record::new(action, req.subtype.trim());
     for entity in &req.entities {
-        let valid = entity
-            .split_once('/')
-            .is_some_and(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'));
-        if !valid {
-            return Err(invalid(
-                "entities",
-                format!("an entity is Type/id, not '{entity}'"),
-            ));
-        }
+        entity_reference(entity)?;
         record.entity(entity.clone());
     }
     record.query = Some(req.query).filter(|q| !q.is_empty());
@@ -201,15 +208,7 @@ pub async fn record_exchange(
         .iter()
         .chain(Some(&req.consent).filter(|c| !c.is_empty()))
     {
-        let valid = entity
-            .split_once('/')
-            .is_some_and(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'));
-        if !valid {
-            return Err(invalid(
-                "entities",
-                format!("an entity is Type/id, not '{entity}'"),
-            ));
-        }
+        entity_reference(entity)?;
         let is_patient = entity.starts_with("Patient/");
         let is_consent = *entity == req.consent;
         let mut value = serde_json::json!({

@@ -353,19 +353,7 @@ async fn referral(
         )));
     }
     // The Consent in force now decides, not the one at referral time.
-    let mut client = federation.identity.client();
-    let decision = link::ask(
-        "identity",
-        "whether the patient's Consent permits the disclosure",
-        federation.identity.deadline(),
-        idpb::DisclosureDecisionRequest {
-            patient_id: patient_id.to_owned(),
-            recipient: format!("Organization/{owner_id}"),
-            purpose: String::new(),
-        },
-        |r| async move { client.disclosure_decision(r).await },
-    )
-    .await?;
+    let decision = disclosure(federation, patient_id, &format!("Organization/{owner_id}")).await?;
     if !decision.permitted {
         return Err(Unbuilt::Refused(format!(
             "not disclosed: {}",
@@ -505,6 +493,28 @@ async fn status(federation: &Federation, task: &Value, side: Side) -> Result<Val
     Ok(message)
 }
 
+/// What the patient's Consents say about disclosing their records to
+/// `recipient` (`Organization/<id>`) now, for treatment.
+async fn disclosure(
+    federation: &Federation,
+    patient_id: &str,
+    recipient: &str,
+) -> Result<idpb::DisclosureDecisionResponse, ApiError> {
+    let mut client = federation.identity.client();
+    link::ask(
+        "identity",
+        "whether the patient's Consent permits the disclosure",
+        federation.identity.deadline(),
+        idpb::DisclosureDecisionRequest {
+            patient_id: patient_id.to_owned(),
+            recipient: recipient.to_owned(),
+            purpose: String::new(),
+        },
+        |r| async move { client.disclosure_decision(r).await },
+    )
+    .await
+}
+
 /// Why a Task cannot be referred across the border, checked when the
 /// referral is made: the peer must be configured, and the Consent must
 /// permit the disclosure now (it is asked again when the referral is sent).
@@ -525,19 +535,7 @@ pub async fn may_refer(
             .at("ServiceRequest.performer"),
         ));
     }
-    let mut client = federation.identity.client();
-    let decision = link::ask(
-        "identity",
-        "whether the patient's Consent permits the disclosure",
-        federation.identity.deadline(),
-        idpb::DisclosureDecisionRequest {
-            patient_id: patient_id.to_owned(),
-            recipient: performer.to_owned(),
-            purpose: String::new(),
-        },
-        |r| async move { client.disclosure_decision(r).await },
-    )
-    .await?;
+    let decision = disclosure(federation, patient_id, performer).await?;
     if !decision.permitted {
         return Err(ApiError::Conflict(
             Issue::new(
