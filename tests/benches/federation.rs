@@ -17,7 +17,10 @@
 //! (default 100).
 
 #[path = "../federation/node.rs"]
-#[expect(dead_code, reason = "the suite's nodes, of which the benchmark uses a part")]
+#[expect(
+    dead_code,
+    reason = "the suite's nodes, of which the benchmark uses a part"
+)]
 mod node;
 #[path = "../federation/world.rs"]
 #[expect(
@@ -89,6 +92,8 @@ async fn main() {
         )
         .await
         .expect("move");
+        // B's own stream shows its move too.
+        next_task(&mut at_b).await;
         while next_task(&mut at_a).await.status != "received" {}
         let _ = task;
 
@@ -113,9 +118,12 @@ async fn main() {
             .await
             .expect("move on B");
             let moved = Instant::now();
+            next_task(&mut at_b).await;
             while next_task(&mut at_a).await.status != "received" {}
             back.push(moved.elapsed());
         }
+        there.sort();
+        back.sort();
         for (what, values) in [("A → B (referral)", &there), ("B → A (status)", &back)] {
             println!(
                 "federation {backend:?}: delivery {what}: p50 {:.1} ms, p99 {:.1} ms over {} messages",

@@ -267,6 +267,24 @@ async fn a_referral_crosses_the_border_and_its_outcome_comes_back(backend: Backe
         ]
     );
 
+    // B keeps the NGO as the referral's requester: a copy that B's
+    // directory sync leaves alone, as A does not publish it.
+    let requester = b_task["requester"]["reference"]
+        .as_str()
+        .expect("requester");
+    let ngo_on_b = World::read_identity(&w.b, requester).await;
+    assert_eq!(ngo_on_b["name"], "Frontier Care NGO");
+    assert_ne!(ngo_on_b["active"], false, "not withdrawn: {ngo_on_b}");
+    assert!(
+        !ngo_on_b["meta"].to_string().contains("directory"),
+        "{ngo_on_b}"
+    );
+    let hospital_copy = World::read_identity(&w.a, &w.hospital_on_a).await;
+    assert!(
+        hospital_copy["meta"].to_string().contains("\"directory\""),
+        "{hospital_copy}"
+    );
+
     // Delivered once each, nothing left; both audit trails complete.
     w.settled().await;
     assert_eq!(w.a.deliveries("delivered").await.len(), 1);

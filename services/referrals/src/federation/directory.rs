@@ -4,8 +4,9 @@
 //! `urn:corridor:federation|cross-border-referrals` ([`published`]). Every
 //! `directory_every` it fetches each peer's and keeps a copy of each in
 //! identity ([`mirror`]): the peer's Organization, with the identifier
-//! `urn:corridor:node:<peer>|Organization/<id>` and the tag
-//! `urn:corridor:peer|<peer>`, so that it can be a referral's performer
+//! `urn:corridor:node:<peer>|Organization/<id>` and the tags
+//! `urn:corridor:peer|<peer>` and `urn:corridor:federation|directory`, so
+//! that it can be a referral's performer
 //! and a Consent's actor. One the peer no longer publishes is kept, marked
 //! `active: false`, so that referrals to it still resolve.
 
@@ -90,16 +91,23 @@ pub async fn published(federation: &Federation) -> Result<Vec<Resource>, ApiErro
     tagged(federation, &format!("{PUBLISHED_SYSTEM}|{PUBLISHED_CODE}")).await
 }
 
+/// The tag code (system [`PUBLISHED_SYSTEM`]) of a peer's Organization
+/// kept because the peer publishes it, as opposed to one copied because it
+/// referred a patient here.
+pub const DIRECTORY_CODE: &str = "directory";
+
 /// The local copy of `peer`'s Organization `organization` (FHIR JSON with
-/// its id there): found by the peer's identifier, created if there is none,
-/// and with `refresh`, brought up to date when the peer's has changed.
-/// Its reference here, `Organization/<id>`.
+/// its id there): found by the peer's identifier, created if there is none.
+/// With `directory` (the peer publishes it), marked so and brought up to
+/// date when the peer's has changed; otherwise (a referring organization)
+/// only created. Its reference here, `Organization/<id>`.
 pub async fn mirror(
     federation: &Federation,
     peer: &str,
     organization: &Value,
-    refresh: bool,
+    directory: bool,
 ) -> Result<String, ApiError> {
+    let refresh = directory;
     let remote_id = organization["id"]
         .as_str()
         .filter(|id| !id.is_empty() && !id.contains('/'))
@@ -121,7 +129,14 @@ pub async fn mirror(
     copy.insert("identifier".into(), Value::Array(identifiers));
     copy.insert(
         "meta".into(),
-        json!({"tag": [{"system": PEER_SYSTEM, "code": peer}]}),
+        if directory {
+            json!({"tag": [
+                {"system": PEER_SYSTEM, "code": peer},
+                {"system": PUBLISHED_SYSTEM, "code": DIRECTORY_CODE},
+            ]})
+        } else {
+            json!({"tag": [{"system": PEER_SYSTEM, "code": peer}]})
+        },
     );
     let copy = Value::Object(copy);
     let identity = &federation.identity;
@@ -200,6 +215,15 @@ pub async fn sync(federation: &Federation, peer: &super::Peer) -> Result<usize, 
     let system = node_system(node);
     for local in tagged(federation, &format!("{PEER_SYSTEM}|{node}")).await? {
         let mut value: Value = serde_json::from_str(&local.json).unwrap_or_default();
+        let listed = value["meta"]["tag"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["system"] == PUBLISHED_SYSTEM && t["code"] == DIRECTORY_CODE);
+        if !listed {
+            // A referring organization, never in the directory.
+            continue;
+        }
         let remote = value["identifier"]
             .as_array()
             .into_iter()
