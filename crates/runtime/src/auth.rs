@@ -37,7 +37,8 @@ use crate::tls::{Peer, Tls};
 /// The metadata key of the access token.
 pub const AUTHORIZATION: &str = "authorization";
 /// Metadata by which a node service acts on its own, with no token: it
-/// names one of the services its certificate names (see
+/// names the acting service, and the connection must show a node service's
+/// certificate (that service's, or another's that relays its call; see
 /// [`Caller::service`]). Only the node's own background work sends it; the
 /// REST gateway never passes it on, so that a request without a token
 /// through the gateway (whose certificate is a service's) stays
