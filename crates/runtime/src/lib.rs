@@ -2,7 +2,8 @@
 //! carry a FHIR OperationOutcome, telemetry (tracing and OpenTelemetry), and
 //! the gRPC server harness (health, reflection, per-RPC spans, graceful
 //! shutdown), who is calling (access tokens in [`auth`], mutual TLS in
-//! [`tls`]) and the audit trail ([`audit`]). A service crate supplies its own gRPC service and store; this
+//! [`tls`]), the audit trail ([`audit`]), and Prometheus metrics ([`metrics`])
+//! with health for probes on the operations port ([`ops`]). A service crate supplies its own gRPC service and store; this
 //! crate runs it the same way for the all-in-one binary and for tests.
 
 pub mod audit;
@@ -14,6 +15,8 @@ pub mod handlers;
 pub mod identity;
 pub mod link;
 pub mod merges;
+pub mod metrics;
+pub mod ops;
 pub mod outcome;
 pub mod resources;
 pub mod server;

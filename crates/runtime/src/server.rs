@@ -15,6 +15,7 @@ use tonic_health::server::HealthReporter;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{Auth, AuthLayer};
+use crate::metrics::RpcMetricsLayer;
 use crate::telemetry;
 
 /// Tells every service of a process to stop.
@@ -112,6 +113,9 @@ pub async fn serve_with_store(
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), ServeError> {
+    // "corridor.identity.v1.IdentityService" is the identity service.
+    let service = health_name.split('.').nth(1).unwrap_or(health_name);
+    crate::metrics::sample_pool(service, &store);
     let ready = {
         let store = store.clone();
         async move { store.ping().await.is_ok() }
@@ -168,6 +172,7 @@ where
     }
     let server = builder
         .trace_fn(rpc_span)
+        .layer(RpcMetricsLayer)
         .layer(AuthLayer(auth))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), on_shutdown);
@@ -217,6 +222,7 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 async fn set_health(health: &HealthReporter, service: &str, status: ServingStatus) {
     health.set_service_status(service, status).await;
     health.set_service_status("", status).await;
+    crate::ops::report(service, status).await;
 }
 
 /// Reflection over every protobuf a Corridor service speaks: its own, health,

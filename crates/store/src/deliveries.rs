@@ -304,4 +304,48 @@ impl Store {
         tx.commit().await?;
         Ok(done)
     }
+
+    /// Messages not yet delivered, by peer and state (pending or parked),
+    /// each count with its oldest message's `created_at`.
+    pub async fn backlog(&self) -> Result<Vec<Backlog>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT peer, state, COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries \
+             WHERE state <> 'delivered' GROUP BY peer, state",
+        )
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Backlog {
+                    peer: row.try_get("peer")?,
+                    state: row.try_get("state")?,
+                    messages: row.try_get("n")?,
+                    oldest_created_at: row.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many entries of `stream` lie beyond cursor `name`.
+    pub async fn unread(&self, stream: &str, name: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM stream_entries WHERE stream = $1 \
+             AND seq > COALESCE((SELECT seq FROM stream_cursors WHERE name = $2), 0)",
+        )
+        .bind(stream)
+        .bind(name)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Undelivered messages of one peer in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub peer: String,
+    pub state: String,
+    pub messages: i64,
+    /// Milliseconds since the epoch.
+    pub oldest_created_at: i64,
 }

@@ -160,6 +160,16 @@ pub struct Page {
     pub includes: Vec<String>,
 }
 
+/// How a store's connection pool is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// The versioned resource store of one service.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -217,11 +227,9 @@ impl Store {
             }
             Backend::Postgres => {
                 let schema = valid_schema(&config.schema)?;
-                let mut conn =
-                    <sqlx::AnyConnection as sqlx::Connection>::connect(config_url).await?;
-                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
-                    .await?;
-                format!("SET search_path TO \"{schema}\"")
+                let search_path = format!("SET search_path TO \"{schema}\"");
+                migrate_postgres(config_url, schema, &search_path).await?;
+                search_path
             }
         };
         let url = match backend {
@@ -242,9 +250,8 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        if backend == Backend::Sqlite {
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Mutex::new(()));
         let (watch, _) = tokio::sync::broadcast::channel(stream::WATCH_CAPACITY);
@@ -283,6 +290,17 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
         Ok(())
+    }
+
+    /// The connection pool's use now, for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        let pool = &self.inner.pool;
+        let size = pool.size();
+        PoolStats {
+            size,
+            idle: u32::try_from(pool.num_idle()).unwrap_or(size).min(size),
+            max: pool.options().get_max_connections(),
+        }
     }
 
     /// Close the pool, waiting for connections in use to be returned.
@@ -1217,6 +1235,37 @@ fn request_hash(parts: &[&str]) -> String {
         hash.update(part.as_bytes());
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Create `schema` and run its migrations, holding a session advisory lock
+/// of the database meanwhile: replicas (or services sharing a database)
+/// that start at once take turns, so that `CREATE SCHEMA` and each
+/// migration run once, and a replica that waited finds them done.
+async fn migrate_postgres(url: &str, schema: &str, search_path: &str) -> Result<(), StoreError> {
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
+    let key = lock_key("corridor:migrations");
+    sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS l")
+        .bind(key)
+        .execute(&mut conn)
+        .await?;
+    let migrated: Result<(), StoreError> = async {
+        conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+            .await?;
+        conn.execute(search_path).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&mut conn)
+            .await?;
+        Ok(())
+    }
+    .await;
+    // Closing the session releases the lock too; unlocking first frees it
+    // at once for the next replica.
+    let _ = sqlx::query("SELECT 1 FROM (SELECT pg_advisory_unlock($1)) AS l")
+        .bind(key)
+        .execute(&mut conn)
+        .await;
+    let _ = sqlx::Connection::close(conn).await;
+    migrated
 }
 
 fn lock_key(name: &str) -> i64 {

@@ -53,6 +53,19 @@ pub enum Command {
     /// The node operator's view of deliveries to peer nodes: list them, and
     /// put parked ones back to be sent.
     Federation(FederationArgs),
+    /// Ask a process's operations port whether it is healthy: exits 0 when
+    /// it answers SERVING, 1 otherwise (a container health check).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The operations port to ask (host:port), as CORRIDOR_OPS_ADDR.
+    #[arg(long, env = "CORRIDOR_OPS_ADDR", default_value = "127.0.0.1:9464")]
+    pub addr: String,
+    /// The health service to ask about: "" (ready) or "liveness".
+    #[arg(long, default_value = "")]
+    pub service: String,
 }
 
 #[derive(Debug, Args)]
@@ -521,6 +534,12 @@ pub struct ServeArgs {
     /// Seconds between fetches of the peers' directories.
     #[arg(long, env = "CORRIDOR_FEDERATION_DIRECTORY_SECS", default_value_t = 60)]
     pub federation_directory_secs: u64,
+
+    /// Address of the operations port (host:port): Prometheus metrics at
+    /// /metrics and gRPC health for probes ("" ready, "liveness" alive),
+    /// in plaintext; it serves no records. Unset: no operations port.
+    #[arg(long, env = "CORRIDOR_OPS_ADDR")]
+    pub ops_addr: Option<SocketAddr>,
 }
 
 fn secret(s: &str) -> Result<SecretString, String> {
@@ -557,6 +576,8 @@ pub struct Node {
     pub service_tls: Option<corridor_runtime::tls::Tls>,
     /// Cross-border referrals with peer nodes, when configured.
     pub federation: Option<corridor_referrals::federation::FederationConfig>,
+    /// Where metrics and health for probes are served, if anywhere.
+    pub ops_addr: Option<SocketAddr>,
 }
 
 /// What the identity service signs access tokens with.
@@ -774,6 +795,7 @@ impl ServeArgs {
             tls: tls.is_some(),
             service_tls: tls,
             federation,
+            ops_addr: self.ops_addr,
         })
     }
 
@@ -884,13 +906,8 @@ impl ServeArgs {
                 self.token_lifetime_secs
             ));
         }
-        if self.environment == Environment::Production {
-            if self.signing_key_file.is_none() {
-                return Err("CORRIDOR_ENVIRONMENT=production needs the node's signing key: set CORRIDOR_SIGNING_KEY_FILE (--signing-key-file) to a PKCS#8 PEM P-384 key; a development key is never generated in production".to_owned());
-            }
-            if jurisdiction == "XX" {
-                return Err("CORRIDOR_ENVIRONMENT=production needs the node's real jurisdiction: set CORRIDOR_JURISDICTION (--jurisdiction), e.g. IT or DE-BY".to_owned());
-            }
+        if self.environment == Environment::Production && jurisdiction == "XX" {
+            return Err("CORRIDOR_ENVIRONMENT=production needs the node's real jurisdiction: set CORRIDOR_JURISDICTION (--jurisdiction), e.g. IT or DE-BY".to_owned());
         }
         Ok(jurisdiction)
     }
@@ -900,6 +917,11 @@ impl ServeArgs {
     /// the issuer (the gateway's public URL) and the jurisdiction.
     pub fn token_settings(&self) -> Result<Tokens, String> {
         let jurisdiction = self.check_token_rules()?;
+        // Only what signs tokens needs the key: the identity service and
+        // `corridor token`. The other services verify with identity's JWKS.
+        if self.environment == Environment::Production && self.signing_key_file.is_none() {
+            return Err("CORRIDOR_ENVIRONMENT=production needs the node's signing key: set CORRIDOR_SIGNING_KEY_FILE (--signing-key-file) to a PKCS#8 PEM P-384 key; a development key is never generated in production".to_owned());
+        }
         let issuer = match &self.gateway_base_url {
             Some(base) => base.trim_end_matches('/').to_owned(),
             None => {
@@ -1096,6 +1118,38 @@ mod tests {
         }
         argv.extend_from_slice(extra);
         Only::parse_from(argv).args
+    }
+
+    #[test]
+    fn in_production_only_the_identity_service_needs_the_signing_key() {
+        for service in ["gateway", "encounters", "referrals"] {
+            let err = serve_args(&[
+                "--service",
+                service,
+                "--environment",
+                "production",
+                "--jurisdiction",
+                "IT",
+            ])
+            .validate()
+            .unwrap_err();
+            assert!(
+                !err.contains("CORRIDOR_SIGNING_KEY_FILE"),
+                "{service}: {err}"
+            );
+            assert!(err.contains("CORRIDOR_TLS_CERT_FILE"), "{service}: {err}");
+        }
+        let err = serve_args(&[
+            "--service",
+            "identity",
+            "--environment",
+            "production",
+            "--jurisdiction",
+            "IT",
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("CORRIDOR_SIGNING_KEY_FILE"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,24 @@ fn main() -> ExitCode {
             };
         }
         Command::Federation(args) => return federation_command(args),
+        Command::Health(args) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            // A health check from 0.0.0.0:9464 asks the same process at
+            // the loopback address.
+            let addr = args.addr.replace("0.0.0.0", "127.0.0.1");
+            return match runtime.block_on(corridor_runtime::ops::check(&addr, &args.service)) {
+                Ok(()) => {
+                    println!("SERVING");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("not healthy: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Token(args) => {
             return match args.mint() {
                 Ok(token) => {
@@ -75,10 +93,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The name the gateway's health is reported under on the operations port.
+const GATEWAY_HEALTH: &str = "corridor.gateway";
+
 /// Start the chosen services in start-up order (telemetry, store and
 /// migrations, bind), print where each listens, and serve until a signal.
 async fn serve(node: config::Node) -> anyhow::Result<()> {
-    let telemetry = corridor_runtime::telemetry::init("corridor")?;
+    let telemetry = corridor_runtime::telemetry::init(&trace_service_name(&node))?;
     let (trigger, shutdown) = corridor_runtime::shutdown_channel();
     tokio::spawn(trigger.clone().on_signals());
 
@@ -88,6 +109,40 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
         "gRPC"
     };
     let mut running = Vec::new();
+    // The process is ready once every service it runs is, not merely the
+    // first to start: each is expected from the beginning.
+    for service in &node.services {
+        let name = match service.name {
+            ServiceName::Identity => corridor_identity::SERVICE_NAME,
+            ServiceName::Encounters => corridor_encounters::SERVICE_NAME,
+            ServiceName::Referrals => corridor_referrals::SERVICE_NAME,
+            ServiceName::Gateway => GATEWAY_HEALTH,
+        };
+        corridor_runtime::ops::report(name, corridor_runtime::ops::ServingStatus::NotServing).await;
+        if service.name == ServiceName::Referrals && node.federation.is_some() {
+            corridor_runtime::ops::report(
+                corridor_referrals::FEDERATION_SERVICE_NAME,
+                corridor_runtime::ops::ServingStatus::NotServing,
+            )
+            .await;
+        }
+    }
+    if let Some(addr) = node.ops_addr {
+        // Bound first, so that probes and scrapes see every service start.
+        let listener = corridor_runtime::server::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("operations port: {e}"))?;
+        println!(
+            "operations listening on {}  (Prometheus metrics at http://{}/metrics; gRPC health for probes)",
+            listener.local_addr()?,
+            listener.local_addr()?
+        );
+        tokio::spawn(async move {
+            if let Err(err) = corridor_runtime::ops::serve(listener).await {
+                tracing::error!(error = %err, "the operations port stopped");
+            }
+        });
+    }
     for service in &node.services {
         match service.name {
             ServiceName::Identity => {
@@ -184,6 +239,20 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
             node.encounters_url,
             node.referrals_url
         );
+        corridor_runtime::ops::report(
+            GATEWAY_HEALTH,
+            corridor_runtime::ops::ServingStatus::Serving,
+        )
+        .await;
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.wait().await;
+            corridor_runtime::ops::report(
+                GATEWAY_HEALTH,
+                corridor_runtime::ops::ServingStatus::NotServing,
+            )
+            .await;
+        });
         running.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
     }
     if let Some(tokens) = node.tokens.as_ref().filter(|t| t.development) {
@@ -216,6 +285,29 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
     tracing::info!("node stopped");
     telemetry.shutdown();
     failure.map_or(Ok(()), Err)
+}
+
+/// What the process's spans are attributed to: `OTEL_SERVICE_NAME` when
+/// set, else `corridor-<service>` for a process that runs one service (a
+/// container or pod), else `corridor` for a whole node.
+fn trace_service_name(node: &config::Node) -> String {
+    if let Ok(name) = std::env::var("OTEL_SERVICE_NAME")
+        && !name.trim().is_empty()
+    {
+        return name;
+    }
+    match node.services.as_slice() {
+        [one] => format!(
+            "corridor-{}",
+            match one.name {
+                ServiceName::Identity => "identity",
+                ServiceName::Encounters => "encounters",
+                ServiceName::Referrals => "referrals",
+                ServiceName::Gateway => "gateway",
+            }
+        ),
+        _ => "corridor".to_owned(),
+    }
 }
 
 /// The async runtime, or None (said on stderr) when it cannot start.

@@ -108,6 +108,10 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let _ = span.set_parent(corridor_runtime::telemetry::extract(&parts.headers));
     }
+    let metered = corridor_runtime::metrics::HttpRecorder::start(
+        parts.method.as_str(),
+        &route_template(&segments(parts.uri.path())),
+    );
     let limits = gateway.limits;
     let params = query_pairs(parts.uri.query().unwrap_or_default());
     // The body is read whole before any answer, so that the connection can
@@ -181,7 +185,51 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
     span.in_scope(|| {
         tracing::info!(status = reply.status.as_u16(), "answered");
     });
+    metered.finish(reply.status.as_u16());
     render(reply, &presentation)
+}
+
+/// The route a request took, as a template with ids left out (for
+/// metrics, whose series must stay few whatever clients send): resource
+/// types and operations the gateway serves by name, anything else as a
+/// placeholder.
+pub fn route_template(segments: &[String]) -> String {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let tail = match segments.as_slice() {
+        [] => String::new(),
+        [fixed @ ("metadata" | "token")] => format!("/{fixed}"),
+        [".well-known", fixed @ ("smart-configuration" | "jwks.json")] => {
+            format!("/.well-known/{fixed}")
+        }
+        [resource_type, rest @ ..] => {
+            let Some((_, def)) = Owner::of(resource_type) else {
+                return format!("{BASE_PATH}/{{unknown}}");
+            };
+            let operation = |op: &str, instance: bool| {
+                let name = op.trim_start_matches('$');
+                crate::operations::OPERATIONS
+                    .iter()
+                    .find(|o| {
+                        o.resource_type == def.resource_type
+                            && o.name == name
+                            && o.instance == instance
+                    })
+                    .map_or_else(|| "{operation}".to_owned(), |o| format!("${}", o.name))
+            };
+            let rest = match rest {
+                [] => String::new(),
+                ["_search"] => "/_search".to_owned(),
+                [op] if op.starts_with('$') => format!("/{}", operation(op, false)),
+                [_] => "/{id}".to_owned(),
+                [_, op] if op.starts_with('$') => format!("/{{id}}/{}", operation(op, true)),
+                [_, "_history"] => "/{id}/_history".to_owned(),
+                [_, "_history", _] => "/{id}/_history/{vid}".to_owned(),
+                _ => "/{other}".to_owned(),
+            };
+            format!("/{}{rest}", def.resource_type)
+        }
+    };
+    format!("{BASE_PATH}{tail}")
 }
 
 /// Whether `authorization` carries a certificate-bound access token (one
@@ -809,6 +857,26 @@ mod tests {
         )));
         assert!(!certificate_bound(&jwt(r#"{"sub":"hospital-ehr"}"#)));
         assert!(!certificate_bound("Bearer not-a-jwt"));
+    }
+
+    #[test]
+    fn route_templates_name_types_and_operations_and_leave_ids_out() {
+        let t = |path: &str| route_template(&segments(path));
+        assert_eq!(t("/fhir"), "/fhir");
+        assert_eq!(t("/fhir/metadata"), "/fhir/metadata");
+        assert_eq!(t("/fhir/Patient"), "/fhir/Patient");
+        assert_eq!(t("/fhir/Patient/abc-123"), "/fhir/Patient/{id}");
+        assert_eq!(
+            t("/fhir/Patient/abc/_history/2"),
+            "/fhir/Patient/{id}/_history/{vid}"
+        );
+        assert_eq!(t("/fhir/Patient/$match"), "/fhir/Patient/$match");
+        assert_eq!(
+            t("/fhir/Patient/p1/$everything"),
+            "/fhir/Patient/{id}/$everything"
+        );
+        assert_eq!(t("/fhir/Patient/$made-up"), "/fhir/Patient/{operation}");
+        assert_eq!(t("/fhir/NoSuchType/1"), "/fhir/{unknown}");
     }
 
     #[test]

@@ -235,7 +235,71 @@ impl Federation {
     /// Start the relay, which starts one sender per peer and the directory
     /// sync once this replica leads, until `shutdown`.
     pub fn start(self: &std::sync::Arc<Self>, shutdown: &corridor_runtime::Shutdown) {
+        self.sample_outbox();
         tokio::spawn(relay::run(std::sync::Arc::clone(self), shutdown.clone()));
+    }
+
+    /// Report the outbox in the process's metrics at each scrape: messages
+    /// pending and parked per peer, the oldest pending one's age (the lag),
+    /// and the events not yet relayed.
+    fn sample_outbox(self: &std::sync::Arc<Self>) {
+        use corridor_runtime::metrics::{self, PeerLabel, PeerState};
+        let store = self.resources.store().clone();
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| p.config.node_id.clone())
+            .collect();
+        metrics::register_sampler(
+            "federation-outbox",
+            std::sync::Arc::new(move || {
+                let store = store.clone();
+                let peers = peers.clone();
+                Box::pin(async move {
+                    let m = metrics::metrics();
+                    let backlog = match store.backlog().await {
+                        Ok(backlog) => backlog,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "outbox metrics: cannot read the deliveries");
+                            return;
+                        }
+                    };
+                    let now = corridor_store::deliveries::now_millis();
+                    for peer in &peers {
+                        for state in ["pending", "parked"] {
+                            let found =
+                                backlog.iter().find(|b| b.peer == *peer && b.state == state);
+                            m.outbox_messages
+                                .get_or_create(&PeerState {
+                                    peer: peer.clone(),
+                                    state,
+                                })
+                                .set(found.map_or(0, |b| b.messages));
+                            if state == "pending" {
+                                let age = found.map_or(0.0, |b| {
+                                    (now - b.oldest_created_at).max(0) as f64 / 1000.0
+                                });
+                                m.outbox_oldest_pending_age
+                                    .get_or_create(&PeerLabel { peer: peer.clone() })
+                                    .set(age);
+                            }
+                        }
+                    }
+                    match store.unread(crate::EVENTS, relay::CURSOR).await {
+                        Ok(n) => {
+                            m.outbox_unrelayed_events
+                                .get_or_create(&metrics::ServiceLabel {
+                                    service: "referrals".to_owned(),
+                                })
+                                .set(n);
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "outbox metrics: cannot read the relay's cursor");
+                        }
+                    }
+                })
+            }),
+        );
     }
 }
 

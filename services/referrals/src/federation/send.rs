@@ -154,6 +154,7 @@ async fn attempt(federation: &Federation, peer: &Peer, delivery: Delivery) {
             {
                 tracing::error!(error = %err, "a withheld disclosure could not be audited");
             }
+            count_send(&delivery.peer, "parked");
             record(store.park(delivery.id, &why).await);
             return;
         }
@@ -176,6 +177,7 @@ async fn attempt(federation: &Federation, peer: &Peer, delivery: Delivery) {
             match audited {
                 Ok(()) => {
                     tracing::info!(peer = %node, message = %delivery.message_id, their_task = %answer.task_id, applied = answer.applied, "delivered");
+                    count_send(&delivery.peer, "delivered");
                     record(store.delivered(delivery.id).await);
                 }
                 Err(err) => {
@@ -195,6 +197,7 @@ async fn attempt(federation: &Federation, peer: &Peer, delivery: Delivery) {
                 status.message()
             );
             tracing::warn!(peer = %node, message = %delivery.message_id, why = %why, "parked");
+            count_send(&delivery.peer, "parked");
             record(store.park(delivery.id, &why).await);
         }
         Ok(Err(status)) => {
@@ -228,13 +231,26 @@ async fn later(federation: &Federation, delivery: &Delivery, why: &str) {
             age.as_secs()
         );
         tracing::warn!(peer = %delivery.peer, message = %delivery.message_id, why = %why, "parked");
+        count_send(&delivery.peer, "parked");
         record(store.park(delivery.id, &why).await);
         return;
     }
     let pause = backoff(delivery.attempts, config.retry_min, config.retry_max);
     tracing::debug!(peer = %delivery.peer, message = %delivery.message_id, attempts = delivery.attempts + 1, ?pause, why, "will retry");
     let at = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2);
+    count_send(&delivery.peer, "retry");
     record(store.retry_later(delivery.id, why, at).await);
+}
+
+/// Count an attempt's outcome (corridor_federation_sends_total).
+fn count_send(peer: &str, outcome: &'static str) {
+    corridor_runtime::metrics::metrics()
+        .federation_sends
+        .get_or_create(&corridor_runtime::metrics::PeerOutcome {
+            peer: peer.to_owned(),
+            outcome,
+        })
+        .inc();
 }
 
 fn record(result: Result<(), corridor_store::StoreError>) {
