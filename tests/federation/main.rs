@@ -12,6 +12,7 @@ mod consent;
 mod delivery;
 mod edits;
 mod full_loop;
+mod metrics;
 mod node;
 mod peers;
 mod world;

@@ -5,10 +5,10 @@
 //! call without a token the node's own, as an operator's CLI is) and, to
 //! act for an organization, a token `corridor token` signs with its key.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use corridor_proto::encounters::v1::encounters_service_client::EncountersServiceClient;
@@ -16,33 +16,26 @@ use corridor_proto::federation::v1 as fedpb;
 use corridor_proto::federation::v1::federation_operator_service_client::FederationOperatorServiceClient;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
-use corridor_tests::{Backend, TestDatabase, bearer};
+use corridor_tests::{Backend, TestDatabase, bearer, corridor_binary, free_port};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-/// The `corridor` binary of this build, built once per test process.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // target/<profile>/deps/federation-… → target/<profile>/corridor
-        let exe = std::env::current_exe().expect("test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "corridor", "--bin", "corridor"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build -p corridor failed");
-        profile_dir.join("corridor")
-    })
+/// How many tests of this suite run their nodes at once. Every node is a
+/// whole `corridor serve` process; on a 2-core machine sixteen tests at once
+/// (two or three processes each) starved the nodes until calls between a
+/// node's own services ran past their deadlines. Tests wait their turn here
+/// instead, and the suite takes no longer.
+const TURNS: usize = 4;
+
+/// Wait for a turn to run nodes; the turn lasts while the permit is held.
+pub async fn turn() -> tokio::sync::OwnedSemaphorePermit {
+    static TURN: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
+    Arc::clone(TURN.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(TURNS))))
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 /// Sends a token with every call, or says the call is the node's
@@ -73,14 +66,6 @@ impl Interceptor for Acting {
 /// A channel to a node's service.
 pub type Authed = InterceptedService<Channel, Acting>;
 
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// One node: a `corridor serve` process and everything it runs on.
 pub struct Node {
     pub id: &'static str,
@@ -93,6 +78,8 @@ pub struct Node {
     pub referrals_port: u16,
     pub federation_port: u16,
     pub gateway_port: u16,
+    /// Metrics and health for probes, in plaintext.
+    pub ops_port: u16,
     child: Option<Child>,
     peers: String,
     /// How many times the process was started (its log is appended to).
@@ -113,7 +100,7 @@ impl Node {
             Backend::Postgres => Some(TestDatabase::new(Backend::Postgres).await?),
         };
         let dir = tempfile::tempdir().expect("node dir");
-        let out = Command::new(binary())
+        let out = Command::new(corridor_binary())
             .args(["certs", "--out"])
             .arg(dir.path().join("tls"))
             .args(["--node", id])
@@ -124,7 +111,7 @@ impl Node {
             "corridor certs: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
         let file = |name: &str| dir.path().join(name).display().to_string();
         let mut env: Vec<(String, String)> = vec![
             ("CORRIDOR_DATA_DIR", file("data")),
@@ -139,6 +126,7 @@ impl Node {
                 format!("127.0.0.1:{}", ports[3]),
             ),
             ("CORRIDOR_GATEWAY_ADDR", format!("127.0.0.1:{}", ports[4])),
+            ("CORRIDOR_OPS_ADDR", format!("127.0.0.1:{}", ports[5])),
             ("CORRIDOR_TLS_CERT_FILE", file("tls/node.pem")),
             ("CORRIDOR_TLS_KEY_FILE", file("tls/node-key.pem")),
             ("CORRIDOR_TLS_CA_FILE", file("tls/ca.pem")),
@@ -167,10 +155,16 @@ impl Node {
             referrals_port: ports[2],
             federation_port: ports[3],
             gateway_port: ports[4],
+            ops_port: ports[5],
             child: None,
             peers: String::new(),
             started: 0,
         })
+    }
+
+    /// The node's metrics, as Prometheus scrapes them.
+    pub async fn metrics(&self) -> corridor_tests::Scrape {
+        corridor_tests::Scrape::of(&format!("127.0.0.1:{}", self.ops_port)).await
     }
 
     /// The node's folder: its certificates are in `tls/`.
@@ -211,7 +205,7 @@ impl Node {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(binary())
+        let child = Command::new(corridor_binary())
             .arg("serve")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -298,7 +292,7 @@ impl Node {
 
     /// A token signed with the node's key acting for `organization`.
     pub fn token(&self, organization: &str) -> String {
-        let out = Command::new(binary())
+        let out = Command::new(corridor_binary())
             .args(["token", "--organization", organization])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()

@@ -50,6 +50,7 @@ fn message(sender: &str, jurisdiction: &str) -> pb::DeliverRequest {
 }
 
 async fn unknown_miscertified_and_misclaiming_peers_are_refused_and_audited(backend: Backend) {
+    let _turn = crate::node::turn().await;
     let Some(mut b) = Node::prepare("fr-1", "FR", backend).await else {
         return;
     };

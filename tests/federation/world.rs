@@ -35,6 +35,8 @@ pub struct World {
     pub hospital_on_a: String,
     /// The links A→B and B→A, when the world was made with them.
     pub links: Option<(Link, Link)>,
+    /// This world's turn among the suite's tests (see [`crate::node::turn`]).
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// A TCP relay on loopback that the test can cut (a partition) and heal.
@@ -113,6 +115,7 @@ where
 /// the published hospital on B, and the hospital in A's directory. None
 /// when the backend is not available here.
 pub async fn world(backend: Backend, with_links: bool) -> Option<World> {
+    let turn = crate::node::turn().await;
     let mut a = Node::prepare("it-1", "IT", backend).await?;
     let mut b = Node::prepare("fr-1", "FR", backend).await?;
     let links = if with_links {
@@ -180,6 +183,7 @@ pub async fn world(backend: Backend, with_links: bool) -> Option<World> {
         hospital_token,
         hospital_on_a,
         links,
+        _turn: turn,
     })
 }
 

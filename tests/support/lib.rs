@@ -14,6 +14,9 @@ pub mod merge;
 pub mod population;
 pub mod referral;
 pub mod rest;
+pub mod scrape;
+
+pub use scrape::Scrape;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,6 +57,59 @@ macro_rules! for_each_backend {
             }
         }
     )*};
+}
+
+/// The `corridor` binary of this build, built once per test process.
+pub fn corridor_binary() -> &'static std::path::Path {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        // target/<profile>/deps/federation-… → target/<profile>/corridor
+        let exe = std::env::current_exe().expect("test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "-q", "-p", "corridor", "--bin", "corridor"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p corridor failed");
+        profile_dir.join("corridor")
+    })
+}
+
+/// A port nobody listens on now, and that nothing else will be given while
+/// this test process runs: for a `corridor serve` process a test starts.
+///
+/// A node keeps its ports across restarts, and some nodes are prepared long
+/// before they start. A port taken with `bind(":0")` comes from the kernel's
+/// ephemeral range, which the kernel hands out again to any other listener
+/// or outgoing connection once it is released; one CI run lost a node that
+/// way ("Address already in use"). So ports come from below that range
+/// (32768 and up on Linux), each at most once per process, from a start that
+/// depends on the process id so that two test processes rarely overlap.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
 
 /// The PostgreSQL server for tests, or None to skip (never under CI).
