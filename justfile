@@ -42,6 +42,14 @@ postgres-up:
         createdb -h 127.0.0.1 -U postgres test
     fi
 
+# The deployment files, checked offline: the Dockerfile (hadolint) and the
+# compose files (Docker Compose's own parser), and every Kubernetes overlay
+# rendered with kustomize, validated against the Kubernetes schemas, policy-
+# checked, with the alert rules unit-tested by promtool. Tools go in target/tools.
+deploy-check:
+    deploy/compose/validate.sh
+    deploy/k8s/validate.sh
+
 # Formatting, clippy with warnings as errors, and buf lint on proto/.
 lint: fmt-check clippy buf-lint
 
