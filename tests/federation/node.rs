@@ -23,11 +23,12 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// How many tests of this suite run their nodes at once. Every node is a
-/// whole `corridor serve` process; on a 2-core machine sixteen tests at once
-/// (two or three processes each) starved the nodes until calls between a
-/// node's own services ran past their deadlines. Tests wait their turn here
-/// instead, and the suite takes no longer.
-const TURNS: usize = 4;
+/// whole `corridor serve` process. On a 2-core machine, sixteen tests at
+/// once (two or three processes each) starved the nodes until calls between
+/// a node's own services ran past their deadlines, and four at once did too
+/// when the machine was busy with anything else. Tests wait their turn here;
+/// the suite is CPU-bound anyway, so it takes hardly longer.
+const TURNS: usize = 2;
 
 /// Wait for a turn to run nodes; the turn lasts while the permit is held.
 pub async fn turn() -> tokio::sync::OwnedSemaphorePermit {
@@ -292,20 +293,7 @@ impl Node {
 
     /// A token signed with the node's key acting for `organization`.
     pub fn token(&self, organization: &str) -> String {
-        let out = Command::new(corridor_binary())
-            .args(["token", "--organization", organization])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("corridor token");
-        assert!(
-            out.status.success(),
-            "corridor token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("token")
-            .trim()
-            .to_owned()
+        corridor_tests::corridor_token(&["--organization", organization], &self.env)
     }
 
     async fn try_channel(&self, port: u16) -> Result<Channel, tonic::transport::Error> {

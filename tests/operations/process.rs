@@ -94,20 +94,7 @@ impl Process {
 
     /// An operator's token, signed with the node's key.
     pub fn admin_token(&self) -> String {
-        let out = Command::new(corridor_binary())
-            .args(["token", "--admin"])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("corridor token");
-        assert!(
-            out.status.success(),
-            "corridor token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("token")
-            .trim()
-            .to_owned()
+        corridor_tests::corridor_token(&["--admin"], &self.env)
     }
 }
 

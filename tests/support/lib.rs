@@ -82,6 +82,26 @@ pub fn corridor_binary() -> &'static std::path::Path {
     })
 }
 
+/// A token from `corridor token <args>`, signed with the key of the node
+/// whose settings are `env` (as `corridor serve` reads them).
+pub fn corridor_token(args: &[&str], env: &[(String, String)]) -> String {
+    let out = std::process::Command::new(corridor_binary())
+        .arg("token")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("corridor token");
+    assert!(
+        out.status.success(),
+        "corridor token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("token")
+        .trim()
+        .to_owned()
+}
+
 /// A port nobody listens on now, and that nothing else will be given while
 /// this test process runs: for a `corridor serve` process a test starts.
 ///
