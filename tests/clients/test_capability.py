@@ -51,10 +51,11 @@ REFERENCE_GUESS = {
     "requester": "Practitioner", "recorder": "Practitioner", "asserter": "Practitioner",
     "author": "Practitioner", "sender": "Practitioner", "recipient": "Practitioner",
     "focus": "ServiceRequest", "based-on": "ServiceRequest",
+    "provider": "Organization", "result": "Observation", "claim": "Claim",
 }
 OTHER_TARGETS = ("Patient", "Practitioner", "Organization", "Encounter", "ServiceRequest",
                  "PractitionerRole", "RelatedPerson", "Group", "Location", "Device",
-                 "EpisodeOfCare")
+                 "EpisodeOfCare", "Observation", "Claim")
 
 
 def rest_entry(capability: dict) -> dict:

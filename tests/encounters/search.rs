@@ -39,6 +39,13 @@ for_each_backend!(
     search_follows_updates_and_deletes,
     unknown_parameters_and_bad_values_are_refused_by_name,
     tag_finds_on_every_type_what_an_organization_wrote_and_cannot_be_forged,
+    procedure_code_date_status_and_category_match,
+    diagnostic_report_code_dates_status_category_and_result_match,
+    medication_request_code_dates_status_intent_and_category_match,
+    care_plan_period_status_intent_category_and_activity_match,
+    goal_lifecycle_dates_and_category_match,
+    imaging_study_started_status_and_modality_match,
+    claim_and_explanation_of_benefit_dates_status_use_provider_and_claim_match,
 );
 
 const SNOMED: &str = "http://snomed.info/sct";
@@ -188,6 +195,122 @@ const TESTED: &[(&str, &[&str])] = &[
             "category",
         ],
     ),
+    (
+        "Procedure",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "encounter",
+            "code",
+            "date",
+            "status",
+            "category",
+        ],
+    ),
+    (
+        "DiagnosticReport",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "encounter",
+            "code",
+            "date",
+            "issued",
+            "status",
+            "category",
+            "result",
+        ],
+    ),
+    (
+        "MedicationRequest",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "encounter",
+            "code",
+            "authoredon",
+            "date",
+            "status",
+            "intent",
+            "category",
+        ],
+    ),
+    (
+        "CarePlan",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "encounter",
+            "date",
+            "status",
+            "intent",
+            "category",
+            "activity-code",
+        ],
+    ),
+    (
+        "Goal",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "lifecycle-status",
+            "start-date",
+            "target-date",
+            "category",
+        ],
+    ),
+    (
+        "ImagingStudy",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "subject",
+            "encounter",
+            "started",
+            "date",
+            "status",
+            "modality",
+        ],
+    ),
+    (
+        "Claim",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "encounter",
+            "created",
+            "date",
+            "status",
+            "use",
+            "provider",
+        ],
+    ),
+    (
+        "ExplanationOfBenefit",
+        &[
+            "_tag",
+            "identifier",
+            "patient",
+            "encounter",
+            "created",
+            "date",
+            "status",
+            "claim",
+            "provider",
+        ],
+    ),
 ];
 
 #[test]
@@ -285,6 +408,14 @@ const DATED: &[(&str, &str)] = &[
     ("AllergyIntolerance", "date"),
     ("MedicationStatement", "effective"),
     ("DocumentReference", "date"),
+    ("Procedure", "date"),
+    ("DiagnosticReport", "date"),
+    ("MedicationRequest", "authoredon"),
+    ("CarePlan", "date"),
+    ("Goal", "start-date"),
+    ("ImagingStudy", "started"),
+    ("Claim", "created"),
+    ("ExplanationOfBenefit", "created"),
 ];
 
 /// A valid `resource_type` about `patient`, dated on day `day` of
@@ -352,6 +483,54 @@ fn dated(resource_type: &str, patient: &str, day: u32) -> Value {
             "date": instant,
             "content": [{ "attachment": { "contentType": "text/plain", "data": "bm90ZQ==" } }],
         }),
+        "Procedure" => json!({
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": coding(SNOMED, "18949003"),
+            "subject": subject,
+            "performedDateTime": instant,
+        }),
+        "DiagnosticReport" => json!({
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "code": coding(LOINC, "58410-2"),
+            "subject": subject,
+            "effectiveDateTime": instant,
+        }),
+        "MedicationRequest" => json!({
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": coding(RXNORM, "308182"),
+            "subject": subject,
+            "authoredOn": date,
+        }),
+        "CarePlan" => json!({
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": subject,
+            "period": { "start": instant, "end": format!("{date}T18:00:00Z") },
+        }),
+        "Goal" => json!({
+            "resourceType": "Goal",
+            "lifecycleStatus": "active",
+            "description": { "text": format!("goal of day {day}") },
+            "subject": subject,
+            "startDate": date,
+        }),
+        "ImagingStudy" => json!({
+            "resourceType": "ImagingStudy",
+            "status": "available",
+            "subject": subject,
+            "started": instant,
+        }),
+        "Claim" | "ExplanationOfBenefit" => claim_like(
+            resource_type,
+            &format!("Patient/{patient}"),
+            &date,
+            "Organization/clinic-1",
+        ),
         other => panic!("no dated sample of {other}"),
     }
 }
@@ -1620,6 +1799,13 @@ fn during(mut resource: Value, encounter: &str) -> Value {
     match resource["resourceType"].as_str() {
         Some("MedicationStatement") => resource["context"] = link,
         Some("DocumentReference") => resource["context"] = json!({ "encounter": [link] }),
+        Some("Claim" | "ExplanationOfBenefit") => {
+            resource["item"] = json!([{
+                "sequence": 1,
+                "productOrService": coding(SNOMED, "185349003"),
+                "encounter": [link],
+            }]);
+        }
         _ => resource["encounter"] = link,
     }
     resource
@@ -1641,6 +1827,13 @@ async fn encounter_and_subject_references_match_on_every_type(backend: Backend) 
         "AllergyIntolerance",
         "MedicationStatement",
         "DocumentReference",
+        "Procedure",
+        "DiagnosticReport",
+        "MedicationRequest",
+        "CarePlan",
+        "ImagingStudy",
+        "Claim",
+        "ExplanationOfBenefit",
     ] {
         let in_first = make(&node, during(dated(resource_type, &a, 1), &first)).await;
         let in_second = make(&node, during(dated(resource_type, &a, 2), &second)).await;
@@ -1672,7 +1865,14 @@ async fn encounter_and_subject_references_match_on_every_type(backend: Backend) 
         "Communication",
         "MedicationStatement",
         "DocumentReference",
+        "Procedure",
+        "DiagnosticReport",
+        "MedicationRequest",
+        "CarePlan",
+        "Goal",
+        "ImagingStudy",
     ] {
+        make(&node, dated(resource_type, &a, 5)).await;
         let mut resource = dated(resource_type, &a, 4);
         resource["subject"] = reference("Group/household-3");
         let household = make(&node, resource).await;
@@ -2138,5 +2338,428 @@ async fn tag_finds_on_every_type_what_an_organization_wrote_and_cannot_be_forged
             "{resource_type}: the forged author tag was replaced"
         );
     }
+    node.stop().await;
+}
+
+// === The rest of a hospital's record: Procedure, DiagnosticReport,
+// MedicationRequest, CarePlan, Goal, ImagingStudy, Claim, ExplanationOfBenefit ===
+
+const DIAGNOSTIC_SERVICE: &str = "http://terminology.hl7.org/CodeSystem/v2-0074";
+const MEDICATION_REQUEST_CATEGORY: &str =
+    "http://terminology.hl7.org/CodeSystem/medicationrequest-category";
+const GOAL_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/goal-category";
+const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const CLAIM_TYPE: &str = "http://terminology.hl7.org/CodeSystem/claim-type";
+const PROCESS_PRIORITY: &str = "http://terminology.hl7.org/CodeSystem/processpriority";
+
+/// Check each `(parameter, value, expected matches)` of `resource_type`.
+async fn expect_cases(node: &Node, resource_type: &str, cases: Vec<(&str, String, Vec<&String>)>) {
+    for (name, value, expected) in cases {
+        assert_eq!(
+            found(node, resource_type, &[(name, &value)]).await,
+            set(&expected),
+            "{resource_type}?{name}={value}"
+        );
+    }
+}
+
+async fn two_patients(node: &Node) -> (String, String) {
+    (
+        format!("Patient/{}", clinic::register_patient(node, "Tesfay").await),
+        format!("Patient/{}", clinic::register_patient(node, "Haile").await),
+    )
+}
+
+async fn procedure_code_date_status_and_category_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, b) = two_patients(&node).await;
+    let suture = make(
+        &node,
+        json!({
+            "resourceType": "Procedure",
+            "status": "completed",
+            "category": coding(SNOMED, "387713003"),
+            "code": coding(SNOMED, "18949003"),
+            "subject": reference(&a),
+            "performedDateTime": "2026-11-20T21:30:00Z",
+        }),
+    )
+    .await;
+    let physio = make(
+        &node,
+        json!({
+            "resourceType": "Procedure",
+            "status": "in-progress",
+            "code": coding(LOCAL, "18949003"),
+            "subject": reference(&b),
+            "performedPeriod": { "start": "2025-01-01", "end": "2025-03-31" },
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "Procedure",
+        vec![
+            ("code", format!("{SNOMED}|18949003"), vec![&suture]),
+            ("code", "18949003".into(), vec![&suture, &physio]),
+            ("date", "2026-11-20".into(), vec![&suture]),
+            // eq: the searched range must contain the whole period.
+            ("date", "2025".into(), vec![&physio]),
+            ("date", "2025-02".into(), vec![]),
+            ("date", "gt2025-12-31".into(), vec![&suture]),
+            ("status", "completed".into(), vec![&suture]),
+            ("status", "in-progress,stopped".into(), vec![&physio]),
+            ("category", format!("{SNOMED}|387713003"), vec![&suture]),
+            ("category", format!("{LOCAL}|387713003"), vec![]),
+            ("patient", a.clone(), vec![&suture]),
+            ("subject", b.clone(), vec![&physio]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+async fn diagnostic_report_code_dates_status_category_and_result_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, _) = two_patients(&node).await;
+    let pa = id_of(&a).to_owned();
+    let hemoglobin = make(&node, dated("Observation", &pa, 3)).await;
+    let other = make(&node, dated("Observation", &pa, 4)).await;
+    let cbc = make(
+        &node,
+        json!({
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "category": [coding(DIAGNOSTIC_SERVICE, "LAB")],
+            "code": coding(LOINC, "58410-2"),
+            "subject": reference(&a),
+            "effectiveDateTime": "2026-11-20T09:00:00Z",
+            "issued": "2026-11-21T10:00:00Z",
+            "result": [reference(&hemoglobin)],
+        }),
+    )
+    .await;
+    let chest = make(
+        &node,
+        json!({
+            "resourceType": "DiagnosticReport",
+            "status": "preliminary",
+            "category": [coding(DIAGNOSTIC_SERVICE, "RAD")],
+            "code": coding(LOCAL, "58410-2"),
+            "subject": reference(&a),
+            "effectivePeriod": { "start": "2025-05-01", "end": "2025-05-02" },
+            "issued": "2025-05-03T08:00:00Z",
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "DiagnosticReport",
+        vec![
+            ("code", format!("{LOINC}|58410-2"), vec![&cbc]),
+            ("code", "58410-2".into(), vec![&cbc, &chest]),
+            ("date", "2026-11-20".into(), vec![&cbc]),
+            ("date", "2025-05".into(), vec![&chest]),
+            ("issued", "2026-11-21".into(), vec![&cbc]),
+            ("issued", "lt2026-01-01".into(), vec![&chest]),
+            ("status", "final".into(), vec![&cbc]),
+            ("status", "preliminary".into(), vec![&chest]),
+            ("category", "LAB".into(), vec![&cbc]),
+            (
+                "category",
+                format!("{DIAGNOSTIC_SERVICE}|RAD"),
+                vec![&chest],
+            ),
+            ("result", hemoglobin.clone(), vec![&cbc]),
+            ("result", other.clone(), vec![]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+async fn medication_request_code_dates_status_intent_and_category_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, b) = two_patients(&node).await;
+    let amoxicillin = make(
+        &node,
+        json!({
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "category": [coding(MEDICATION_REQUEST_CATEGORY, "outpatient")],
+            "medicationCodeableConcept": coding(RXNORM, "308182"),
+            "subject": reference(&a),
+            "authoredOn": "2026-11-20",
+        }),
+    )
+    .await;
+    let proposal = make(
+        &node,
+        json!({
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "medicationCodeableConcept": coding(LOCAL, "308182"),
+            "subject": reference(&b),
+            "authoredOn": "2025-02-10T12:00:00Z",
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "MedicationRequest",
+        vec![
+            ("code", format!("{RXNORM}|308182"), vec![&amoxicillin]),
+            ("code", "308182".into(), vec![&amoxicillin, &proposal]),
+            ("authoredon", "2026-11-20".into(), vec![&amoxicillin]),
+            ("authoredon", "le2025-12-31".into(), vec![&proposal]),
+            ("date", "2025-02-10".into(), vec![&proposal]),
+            ("status", "active".into(), vec![&amoxicillin]),
+            ("intent", "proposal".into(), vec![&proposal]),
+            ("intent", "plan".into(), vec![]),
+            ("category", "outpatient".into(), vec![&amoxicillin]),
+            ("patient", a.clone(), vec![&amoxicillin]),
+            ("subject", b.clone(), vec![&proposal]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+async fn care_plan_period_status_intent_category_and_activity_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, _) = two_patients(&node).await;
+    let diabetes = make(
+        &node,
+        json!({
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "category": [coding(SNOMED, "698360004")],
+            "subject": reference(&a),
+            "period": { "start": "2026-11-01" },
+            "activity": [{ "detail": { "status": "in-progress", "code": coding(SNOMED, "160670007") } }],
+        }),
+    )
+    .await;
+    let rehab = make(
+        &node,
+        json!({
+            "resourceType": "CarePlan",
+            "status": "completed",
+            "intent": "order",
+            "category": [coding(LOCAL, "698360004")],
+            "subject": reference(&a),
+            "period": { "start": "2025-01-01", "end": "2025-02-28" },
+            "activity": [{ "detail": { "status": "completed", "code": coding(LOCAL, "160670007") } }],
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "CarePlan",
+        vec![
+            ("date", "2025".into(), vec![&rehab]),
+            ("date", "2025-02".into(), vec![]),
+            ("date", "ge2026-11-01".into(), vec![&diabetes]),
+            ("status", "active".into(), vec![&diabetes]),
+            ("intent", "order".into(), vec![&rehab]),
+            ("category", format!("{SNOMED}|698360004"), vec![&diabetes]),
+            ("category", "698360004".into(), vec![&diabetes, &rehab]),
+            ("activity-code", format!("{LOCAL}|160670007"), vec![&rehab]),
+            ("activity-code", format!("{SNOMED}|999"), vec![]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+async fn goal_lifecycle_dates_and_category_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, b) = two_patients(&node).await;
+    let weight = make(
+        &node,
+        json!({
+            "resourceType": "Goal",
+            "lifecycleStatus": "active",
+            "category": [coding(GOAL_CATEGORY, "dietary")],
+            "description": { "text": "Lose 5 kg" },
+            "subject": reference(&a),
+            "startDate": "2026-11-01",
+            "target": [{ "dueDate": "2027-05-01" }],
+        }),
+    )
+    .await;
+    let walking = make(
+        &node,
+        json!({
+            "resourceType": "Goal",
+            "lifecycleStatus": "completed",
+            "category": [coding(GOAL_CATEGORY, "physiotherapy")],
+            "description": { "text": "Walk without a cane" },
+            "subject": reference(&b),
+            "startDate": "2025-01-10",
+            "target": [{ "dueDate": "2025-04-01" }],
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "Goal",
+        vec![
+            ("lifecycle-status", "active".into(), vec![&weight]),
+            (
+                "lifecycle-status",
+                "completed,cancelled".into(),
+                vec![&walking],
+            ),
+            ("start-date", "2026-11-01".into(), vec![&weight]),
+            ("start-date", "lt2026-01-01".into(), vec![&walking]),
+            ("target-date", "2027-05".into(), vec![&weight]),
+            ("target-date", "2025-04-01".into(), vec![&walking]),
+            (
+                "category",
+                format!("{GOAL_CATEGORY}|dietary"),
+                vec![&weight],
+            ),
+            ("category", "behavioral".into(), vec![]),
+            ("patient", b.clone(), vec![&walking]),
+            ("subject", a.clone(), vec![&weight]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+async fn imaging_study_started_status_and_modality_match(backend: Backend) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, _) = two_patients(&node).await;
+    let series = |uid: &str, system: &str, modality: &str| json!([{ "uid": uid, "modality": { "system": system, "code": modality } }]);
+    let ct = make(
+        &node,
+        json!({
+            "resourceType": "ImagingStudy",
+            "status": "available",
+            "subject": reference(&a),
+            "started": "2026-11-20T10:00:00Z",
+            "series": series("2.25.1", DICOM, "CT"),
+        }),
+    )
+    .await;
+    let mr = make(
+        &node,
+        json!({
+            "resourceType": "ImagingStudy",
+            "status": "registered",
+            "subject": reference(&a),
+            "started": "2025-06-01T08:00:00Z",
+            "series": series("2.25.2", LOCAL, "CT"),
+        }),
+    )
+    .await;
+    expect_cases(
+        &node,
+        "ImagingStudy",
+        vec![
+            ("started", "2026-11-20".into(), vec![&ct]),
+            ("date", "lt2026-01-01".into(), vec![&mr]),
+            ("status", "available".into(), vec![&ct]),
+            ("status", "registered".into(), vec![&mr]),
+            ("modality", format!("{DICOM}|CT"), vec![&ct]),
+            ("modality", "CT".into(), vec![&ct, &mr]),
+            ("modality", format!("{DICOM}|MR"), vec![]),
+        ],
+    )
+    .await;
+    node.stop().await;
+}
+
+/// A Claim or ExplanationOfBenefit (`resource_type`) of `patient`, made on
+/// `created`, by `provider`.
+fn claim_like(resource_type: &str, patient: &str, created: &str, provider: &str) -> Value {
+    let mut resource = json!({
+        "resourceType": resource_type,
+        "status": "active",
+        "type": coding(CLAIM_TYPE, "professional"),
+        "use": "claim",
+        "patient": reference(patient),
+        "created": created,
+        "provider": reference(provider),
+        "insurance": [{ "sequence": 1, "focal": true, "coverage": { "display": "Cash" } }],
+    });
+    if resource_type == "Claim" {
+        resource["priority"] = coding(PROCESS_PRIORITY, "normal");
+    } else {
+        resource["insurer"] = json!({ "display": "Cash" });
+        resource["outcome"] = json!("complete");
+        resource["insurance"] = json!([{ "focal": true, "coverage": { "display": "Cash" } }]);
+    }
+    resource
+}
+
+async fn claim_and_explanation_of_benefit_dates_status_use_provider_and_claim_match(
+    backend: Backend,
+) {
+    let Some(node) = Node::spawn(backend).await else {
+        return;
+    };
+    let (a, b) = two_patients(&node).await;
+    let clinic = "Organization/clinic-1";
+    let doctor = "Practitioner/dr-2";
+    let first = make(&node, claim_like("Claim", &a, "2026-11-20", clinic)).await;
+    let mut preauth = claim_like("Claim", &b, "2025-03-05T10:00:00Z", doctor);
+    preauth["use"] = json!("preauthorization");
+    preauth["status"] = json!("draft");
+    let preauth = make(&node, preauth).await;
+    expect_cases(
+        &node,
+        "Claim",
+        vec![
+            ("created", "2026-11-20".into(), vec![&first]),
+            ("date", "lt2026-01-01".into(), vec![&preauth]),
+            ("status", "active".into(), vec![&first]),
+            ("use", "preauthorization".into(), vec![&preauth]),
+            ("use", "predetermination".into(), vec![]),
+            ("provider", clinic.into(), vec![&first]),
+            ("provider", doctor.into(), vec![&preauth]),
+            ("patient", b.clone(), vec![&preauth]),
+        ],
+    )
+    .await;
+
+    let mut explained = claim_like("ExplanationOfBenefit", &a, "2026-11-22", clinic);
+    explained["claim"] = reference(&first);
+    let explained = make(&node, explained).await;
+    let mut cancelled = claim_like("ExplanationOfBenefit", &b, "2025-03-06", doctor);
+    cancelled["status"] = json!("cancelled");
+    cancelled["claim"] = reference(&preauth);
+    let cancelled = make(&node, cancelled).await;
+    expect_cases(
+        &node,
+        "ExplanationOfBenefit",
+        vec![
+            ("created", "2026-11-22".into(), vec![&explained]),
+            ("date", "2025".into(), vec![&cancelled]),
+            ("status", "cancelled".into(), vec![&cancelled]),
+            ("claim", first.clone(), vec![&explained]),
+            ("claim", id_of(&preauth).into(), vec![&cancelled]),
+            ("provider", doctor.into(), vec![&cancelled]),
+            ("patient", a.clone(), vec![&explained]),
+        ],
+    )
+    .await;
     node.stop().await;
 }

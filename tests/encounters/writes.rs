@@ -77,6 +77,16 @@ async fn every_hl7_example_survives_create_then_read(backend: Backend) {
 /// The Patient, Organizations and Practitioners of a Synthea bundle are
 /// registered in identity; its clinical resources go to encounters as one
 /// transaction, references rewritten to the registered ids.
+/// Resources by type in a searchset page.
+fn count_by_type(bundle: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in bundle["entry"].as_array().into_iter().flatten() {
+        let kind = entry["resource"]["resourceType"].as_str().unwrap_or("?");
+        *counts.entry(kind.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
 async fn synthea_records_store_as_one_transaction(backend: Backend) {
     let Some(node) = Node::spawn(backend).await else {
         return;
@@ -96,9 +106,19 @@ async fn synthea_records_store_as_one_transaction(backend: Backend) {
         let bundle: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut registered = std::collections::HashMap::new();
         let mut clinical = Vec::new();
+        // What $everything must answer: the Patient and every clinical entry.
+        let mut expected = std::collections::BTreeMap::new();
         for entry in bundle["entry"].as_array().unwrap() {
             let resource = &entry["resource"];
             let kind = resource["resourceType"].as_str().unwrap();
+            assert!(
+                ["Patient", "Organization", "Practitioner"].contains(&kind)
+                    || owned.contains(&kind),
+                "{path:?} holds a {kind}, which no service of the node serves"
+            );
+            if kind != "Organization" && kind != "Practitioner" {
+                *expected.entry(kind.to_owned()).or_insert(0) += 1;
+            }
             if ["Patient", "Organization", "Practitioner"].contains(&kind) {
                 let created = node
                     .identity
@@ -147,6 +167,27 @@ async fn synthea_records_store_as_one_transaction(backend: Backend) {
                 "unresolved reference in {json}"
             );
         }
+        // $everything answers exactly the bundle's records of the patient.
+        let patient = registered
+            .values()
+            .find_map(|r| r.strip_prefix("Patient/"))
+            .expect("the bundle's Patient")
+            .to_owned();
+        let everything = node
+            .encounters
+            .client
+            .clone()
+            .everything(corridor_proto::encounters::v1::EverythingRequest {
+                patient_id: patient,
+                since: String::new(),
+                count: 1000,
+                page_token: String::new(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("$everything of {path:?}: {s:?}"))
+            .into_inner();
+        let page: Value = serde_json::from_str(&everything.bundle.expect("bundle").json).unwrap();
+        assert_eq!(count_by_type(&page), expected, "{path:?}");
     }
 }
 

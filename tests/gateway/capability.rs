@@ -39,6 +39,33 @@ fn sample(resource_type: &str, patient: &str, organization: &str) -> Option<Valu
             json!({"resourceType": "DocumentReference", "status": "current", "subject": subject,
             "content": [{"attachment": {"contentType": "text/plain", "data": "aGVsbG8="}}]})
         }
+        "Procedure" => json!({"resourceType": "Procedure", "status": "completed", "code": code,
+            "subject": subject}),
+        "DiagnosticReport" => json!({"resourceType": "DiagnosticReport", "status": "final",
+            "code": code, "subject": subject}),
+        "MedicationRequest" => json!({"resourceType": "MedicationRequest", "status": "active",
+            "intent": "order", "medicationCodeableConcept": code, "subject": subject}),
+        "CarePlan" => json!({"resourceType": "CarePlan", "status": "active", "intent": "plan",
+            "subject": subject}),
+        "Goal" => json!({"resourceType": "Goal", "lifecycleStatus": "active",
+            "description": {"text": "walk again"}, "subject": subject}),
+        "ImagingStudy" => json!({"resourceType": "ImagingStudy", "status": "available",
+            "subject": subject}),
+        "Claim" | "ExplanationOfBenefit" => {
+            let mut claim = json!({"resourceType": resource_type, "status": "active",
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+                "use": "claim", "patient": subject, "created": "2026-11-29",
+                "provider": {"reference": organization},
+                "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Cash"}}]});
+            if resource_type == "Claim" {
+                claim["priority"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]});
+            } else {
+                claim["insurer"] = json!({"display": "Cash"});
+                claim["outcome"] = json!("complete");
+                claim["insurance"] = json!([{"focal": true, "coverage": {"display": "Cash"}}]);
+            }
+            claim
+        }
         "ServiceRequest" => {
             json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
             "subject": subject, "requester": {"reference": organization},

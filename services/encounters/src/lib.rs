@@ -3,7 +3,10 @@
 //! and the real-time consult channel of a teleconsultation.
 //!
 //! It serves Encounter, Observation, Condition, Communication, Immunization,
-//! AllergyIntolerance, MedicationStatement and DocumentReference over
+//! AllergyIntolerance, MedicationStatement and DocumentReference, and the
+//! rest of a hospital's record (Procedure, DiagnosticReport,
+//! MedicationRequest, CarePlan, Goal, ImagingStudy, Claim and
+//! ExplanationOfBenefit), over
 //! `corridor.encounters.v1.EncountersService`: the FHIR interactions, FHIR
 //! transactions, `RecordConsultation`, `Patient/$everything`, and the
 //! consult channel (`SendMessage`, `OpenChannel`).

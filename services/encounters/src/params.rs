@@ -1,6 +1,10 @@
-//! The encounters service's resource types and their search parameters:
-//! FHIR R4's names for each, plus the common names (`patient`,
-//! `encounter`, `code`, `date`) where FHIR names them differently.
+//! The encounters service's resource types and their search parameters.
+//! The types are the consultation record and what else a hospital's record
+//! of a patient holds (every clinical type of a Synthea bundle: procedures,
+//! reports, prescriptions, care plans and goals, imaging studies, claims and
+//! their explanations of benefit). Parameters have FHIR R4's names, plus the
+//! common names (`patient`, `encounter`, `code`, `date`) where FHIR names
+//! them differently.
 
 use corridor_store::{ParamKind, ResourceDef, SearchParam};
 
@@ -170,6 +174,113 @@ const DOCUMENT_REFERENCE: &[SearchParam] = &[
     CATEGORY,
 ];
 
+const CARE_PLAN: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    date("date", &["period"]),
+    STATUS,
+    token("intent", &["intent"]),
+    CATEGORY,
+    token("activity-code", &["activity.detail.code"]),
+];
+
+/// Who provided what a claim is about (identity's records).
+const PROVIDERS: &[&str] = &["Practitioner", "PractitionerRole", "Organization"];
+
+const CLAIM: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["patient"]),
+    encounter(&["item.encounter"]),
+    date("created", &["created"]),
+    date("date", &["created"]),
+    STATUS,
+    token("use", &["use"]),
+    param("provider", ParamKind::Reference(PROVIDERS), &["provider"]),
+];
+
+const DIAGNOSTIC_REPORT: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    token("code", &["code"]),
+    date("date", &["effectiveDateTime", "effectivePeriod"]),
+    date("issued", &["issued"]),
+    STATUS,
+    CATEGORY,
+    param(
+        "result",
+        ParamKind::Reference(&["Observation"]),
+        &["result"],
+    ),
+];
+
+const EXPLANATION_OF_BENEFIT: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["patient"]),
+    encounter(&["item.encounter"]),
+    date("created", &["created"]),
+    date("date", &["created"]),
+    STATUS,
+    param("claim", ParamKind::Reference(&["Claim"]), &["claim"]),
+    param("provider", ParamKind::Reference(PROVIDERS), &["provider"]),
+];
+
+const GOAL: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    token("lifecycle-status", &["lifecycleStatus"]),
+    date("start-date", &["startDate"]),
+    date("target-date", &["target.dueDate"]),
+    CATEGORY,
+];
+
+const IMAGING_STUDY: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    date("started", &["started"]),
+    date("date", &["started"]),
+    STATUS,
+    token("modality", &["series.modality"]),
+];
+
+const MEDICATION_REQUEST: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    token("code", &["medicationCodeableConcept"]),
+    date("authoredon", &["authoredOn"]),
+    date("date", &["authoredOn"]),
+    STATUS,
+    token("intent", &["intent"]),
+    CATEGORY,
+];
+
+const PROCEDURE: &[SearchParam] = &[
+    TAG,
+    IDENTIFIER,
+    patient(&["subject"]),
+    subject(&["subject"]),
+    encounter(&["encounter"]),
+    token("code", &["code"]),
+    date("date", &["performedDateTime", "performedPeriod"]),
+    STATUS,
+    CATEGORY,
+];
+
 /// The types the encounters service owns.
 pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -228,6 +339,62 @@ pub const RESOURCES: &[ResourceDef] = &[
         announce: None,
         keys: None,
     },
+    ResourceDef {
+        resource_type: "Procedure",
+        params: PROCEDURE,
+        sortable: &["date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "DiagnosticReport",
+        params: DIAGNOSTIC_REPORT,
+        sortable: &["date", "issued"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "MedicationRequest",
+        params: MEDICATION_REQUEST,
+        sortable: &["authoredon", "date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "CarePlan",
+        params: CARE_PLAN,
+        sortable: &["date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "Goal",
+        params: GOAL,
+        sortable: &["start-date", "target-date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "ImagingStudy",
+        params: IMAGING_STUDY,
+        sortable: &["started", "date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "Claim",
+        params: CLAIM,
+        sortable: &["created", "date"],
+        announce: None,
+        keys: None,
+    },
+    ResourceDef {
+        resource_type: "ExplanationOfBenefit",
+        params: EXPLANATION_OF_BENEFIT,
+        sortable: &["created", "date"],
+        announce: None,
+        keys: None,
+    },
 ];
 
 /// Where each type names the Patient it is about: the element a write is
@@ -241,4 +408,12 @@ pub const PATIENT_ELEMENT: &[(&str, &str)] = &[
     ("AllergyIntolerance", "patient"),
     ("MedicationStatement", "subject"),
     ("DocumentReference", "subject"),
+    ("Procedure", "subject"),
+    ("DiagnosticReport", "subject"),
+    ("MedicationRequest", "subject"),
+    ("CarePlan", "subject"),
+    ("Goal", "subject"),
+    ("ImagingStudy", "subject"),
+    ("Claim", "patient"),
+    ("ExplanationOfBenefit", "patient"),
 ];

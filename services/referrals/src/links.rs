@@ -24,6 +24,14 @@ pub const OUTCOME_TYPES: &[&str] = &[
     "AllergyIntolerance",
     "MedicationStatement",
     "DocumentReference",
+    "Procedure",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "CarePlan",
+    "Goal",
+    "ImagingStudy",
+    "Claim",
+    "ExplanationOfBenefit",
 ];
 
 /// A lazily connected client of the encounters service.
