@@ -3,8 +3,9 @@
 //! the gRPC server harness (health, reflection, per-RPC spans, graceful
 //! shutdown), who is calling (access tokens in [`auth`], mutual TLS in
 //! [`tls`]), the audit trail ([`audit`]), and Prometheus metrics ([`metrics`])
-//! with health for probes on the operations port ([`ops`]). A service crate supplies its own gRPC service and store; this
-//! crate runs it the same way for the all-in-one binary and for tests.
+//! with health for probes on the operations port ([`ops`]). A service crate
+//! supplies its own gRPC service and store; this crate runs it the same way
+//! for the all-in-one binary and for tests.
 
 pub mod audit;
 pub mod auth;
