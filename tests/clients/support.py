@@ -161,6 +161,28 @@ def patient_body(family: str | None = None) -> dict:
     }
 
 
+def claim_like(resource_type: str, subject: dict) -> dict:
+    """A Claim or ExplanationOfBenefit of `subject`, paid in cash."""
+    body = {
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                             "code": "professional"}]},
+        "use": "claim",
+        "patient": subject,
+        "created": "2024-03-01",
+        "provider": {"display": "clients test clinic"},
+    }
+    if resource_type == "Claim":
+        body["priority"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]}
+        body["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"display": "Cash"}}]
+    else:
+        body["insurer"] = {"display": "Cash"}
+        body["outcome"] = "complete"
+        body["insurance"] = [{"focal": True, "coverage": {"display": "Cash"}}]
+    return body
+
+
 def minimal(resource_type: str, patient_id: str) -> dict:
     """A small valid R4 resource of `resource_type` about Patient/`patient_id`."""
     subject = {"reference": f"Patient/{patient_id}"}
@@ -237,30 +259,8 @@ def minimal(resource_type: str, patient_id: str) -> dict:
                  "startDate": "2024-03-01"},
         "ImagingStudy": {"status": "available", "subject": subject,
                          "started": "2024-03-01T09:00:00Z"},
-        "Claim": {
-            "status": "active",
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                 "code": "professional"}]},
-            "use": "claim",
-            "patient": subject,
-            "created": "2024-03-01",
-            "provider": {"display": "clients test clinic"},
-            "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
-                                     "code": "normal"}]},
-            "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "Cash"}}],
-        },
-        "ExplanationOfBenefit": {
-            "status": "active",
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                 "code": "professional"}]},
-            "use": "claim",
-            "patient": subject,
-            "created": "2024-03-01",
-            "insurer": {"display": "Cash"},
-            "provider": {"display": "clients test clinic"},
-            "outcome": "complete",
-            "insurance": [{"focal": True, "coverage": {"display": "Cash"}}],
-        },
+        "Claim": claim_like("Claim", subject),
+        "ExplanationOfBenefit": claim_like("ExplanationOfBenefit", subject),
         "ServiceRequest": {"status": "active", "intent": "order", "subject": subject,
                            "code": {"text": "physiotherapy"}, "authoredOn": "2024-03-01"},
         "Task": {"status": "requested", "intent": "order", "for": subject,

@@ -525,7 +525,7 @@ fn dated(resource_type: &str, patient: &str, day: u32) -> Value {
             "subject": subject,
             "started": instant,
         }),
-        "Claim" | "ExplanationOfBenefit" => claim_like(
+        "Claim" | "ExplanationOfBenefit" => clinic::claim_like(
             resource_type,
             &format!("Patient/{patient}"),
             &date,
@@ -2349,8 +2349,6 @@ const MEDICATION_REQUEST_CATEGORY: &str =
     "http://terminology.hl7.org/CodeSystem/medicationrequest-category";
 const GOAL_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/goal-category";
 const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
-const CLAIM_TYPE: &str = "http://terminology.hl7.org/CodeSystem/claim-type";
-const PROCESS_PRIORITY: &str = "http://terminology.hl7.org/CodeSystem/processpriority";
 
 /// Check each `(parameter, value, expected matches)` of `resource_type`.
 async fn expect_cases(node: &Node, resource_type: &str, cases: Vec<(&str, String, Vec<&String>)>) {
@@ -2687,29 +2685,6 @@ async fn imaging_study_started_status_and_modality_match(backend: Backend) {
     node.stop().await;
 }
 
-/// A Claim or ExplanationOfBenefit (`resource_type`) of `patient`, made on
-/// `created`, by `provider`.
-fn claim_like(resource_type: &str, patient: &str, created: &str, provider: &str) -> Value {
-    let mut resource = json!({
-        "resourceType": resource_type,
-        "status": "active",
-        "type": coding(CLAIM_TYPE, "professional"),
-        "use": "claim",
-        "patient": reference(patient),
-        "created": created,
-        "provider": reference(provider),
-        "insurance": [{ "sequence": 1, "focal": true, "coverage": { "display": "Cash" } }],
-    });
-    if resource_type == "Claim" {
-        resource["priority"] = coding(PROCESS_PRIORITY, "normal");
-    } else {
-        resource["insurer"] = json!({ "display": "Cash" });
-        resource["outcome"] = json!("complete");
-        resource["insurance"] = json!([{ "focal": true, "coverage": { "display": "Cash" } }]);
-    }
-    resource
-}
-
 async fn claim_and_explanation_of_benefit_dates_status_use_provider_and_claim_match(
     backend: Backend,
 ) {
@@ -2717,10 +2692,14 @@ async fn claim_and_explanation_of_benefit_dates_status_use_provider_and_claim_ma
         return;
     };
     let (a, b) = two_patients(&node).await;
-    let clinic = "Organization/clinic-1";
+    let hospital = "Organization/clinic-1";
     let doctor = "Practitioner/dr-2";
-    let first = make(&node, claim_like("Claim", &a, "2026-11-20", clinic)).await;
-    let mut preauth = claim_like("Claim", &b, "2025-03-05T10:00:00Z", doctor);
+    let first = make(
+        &node,
+        clinic::claim_like("Claim", &a, "2026-11-20", hospital),
+    )
+    .await;
+    let mut preauth = clinic::claim_like("Claim", &b, "2025-03-05T10:00:00Z", doctor);
     preauth["use"] = json!("preauthorization");
     preauth["status"] = json!("draft");
     let preauth = make(&node, preauth).await;
@@ -2733,17 +2712,17 @@ async fn claim_and_explanation_of_benefit_dates_status_use_provider_and_claim_ma
             ("status", "active".into(), vec![&first]),
             ("use", "preauthorization".into(), vec![&preauth]),
             ("use", "predetermination".into(), vec![]),
-            ("provider", clinic.into(), vec![&first]),
+            ("provider", hospital.into(), vec![&first]),
             ("provider", doctor.into(), vec![&preauth]),
             ("patient", b.clone(), vec![&preauth]),
         ],
     )
     .await;
 
-    let mut explained = claim_like("ExplanationOfBenefit", &a, "2026-11-22", clinic);
+    let mut explained = clinic::claim_like("ExplanationOfBenefit", &a, "2026-11-22", hospital);
     explained["claim"] = reference(&first);
     let explained = make(&node, explained).await;
-    let mut cancelled = claim_like("ExplanationOfBenefit", &b, "2025-03-06", doctor);
+    let mut cancelled = clinic::claim_like("ExplanationOfBenefit", &b, "2025-03-06", doctor);
     cancelled["status"] = json!("cancelled");
     cancelled["claim"] = reference(&preauth);
     let cancelled = make(&node, cancelled).await;

@@ -52,19 +52,7 @@ fn sample(resource_type: &str, patient: &str, organization: &str) -> Option<Valu
         "ImagingStudy" => json!({"resourceType": "ImagingStudy", "status": "available",
             "subject": subject}),
         "Claim" | "ExplanationOfBenefit" => {
-            let mut claim = json!({"resourceType": resource_type, "status": "active",
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
-                "use": "claim", "patient": subject, "created": "2026-11-29",
-                "provider": {"reference": organization},
-                "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Cash"}}]});
-            if resource_type == "Claim" {
-                claim["priority"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]});
-            } else {
-                claim["insurer"] = json!({"display": "Cash"});
-                claim["outcome"] = json!("complete");
-                claim["insurance"] = json!([{"focal": true, "coverage": {"display": "Cash"}}]);
-            }
-            claim
+            corridor_tests::clinic::claim_like(resource_type, patient, "2026-11-29", organization)
         }
         "ServiceRequest" => {
             json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",

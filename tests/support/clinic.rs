@@ -185,3 +185,29 @@ pub fn text_of(message: &enc::ConsultMessage) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A valid Claim or ExplanationOfBenefit (`resource_type`) of `patient`
+/// (`Patient/<id>`), made on `created` by `provider` (a reference), paid in
+/// cash: what a hospital's record holds for each encounter.
+pub fn claim_like(resource_type: &str, patient: &str, created: &str, provider: &str) -> Value {
+    let claim = resource_type == "Claim";
+    let mut resource = json!({
+        "resourceType": resource_type,
+        "status": "active",
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional" }] },
+        "use": "claim",
+        "patient": { "reference": patient },
+        "created": created,
+        "provider": { "reference": provider },
+    });
+    if claim {
+        resource["priority"] = json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] });
+        resource["insurance"] =
+            json!([{ "sequence": 1, "focal": true, "coverage": { "display": "Cash" } }]);
+    } else {
+        resource["insurer"] = json!({ "display": "Cash" });
+        resource["outcome"] = json!("complete");
+        resource["insurance"] = json!([{ "focal": true, "coverage": { "display": "Cash" } }]);
+    }
+    resource
+}

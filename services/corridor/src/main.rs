@@ -296,16 +296,12 @@ fn trace_service_name(node: &config::Node) -> String {
     {
         return name;
     }
+    // The service's name as --service spells it.
     match node.services.as_slice() {
-        [one] => format!(
-            "corridor-{}",
-            match one.name {
-                ServiceName::Identity => "identity",
-                ServiceName::Encounters => "encounters",
-                ServiceName::Referrals => "referrals",
-                ServiceName::Gateway => "gateway",
-            }
-        ),
+        [one] => match clap::ValueEnum::to_possible_value(&one.name) {
+            Some(value) => format!("corridor-{}", value.get_name()),
+            None => "corridor".to_owned(),
+        },
         _ => "corridor".to_owned(),
     }
 }
