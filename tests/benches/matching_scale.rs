@@ -206,6 +206,7 @@ async fn load(store: &Store, records: &[Record]) -> f64 {
                     full_url: None,
                     resource: validated(record),
                     if_none_exist: None,
+                    id: None,
                 })
                 .collect();
             store

@@ -118,6 +118,7 @@ pub async fn transaction(node: &Node, bundle: &Value) -> Result<Value, tonic::St
         .clone()
         .transaction(pb::TransactionRequest {
             bundle: bundle.to_string(),
+            ..Default::default()
         })
         .await?
         .into_inner();

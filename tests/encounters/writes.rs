@@ -338,6 +338,7 @@ async fn a_retried_transaction_replays_and_a_conditional_one_creates_nothing_new
     let send = |key: &'static str| {
         let mut request = tonic::Request::new(pb::TransactionRequest {
             bundle: bundle.to_string(),
+            ..Default::default()
         });
         request
             .metadata_mut()

@@ -74,29 +74,6 @@ async fn a_transaction_commits_every_entry_or_none(backend: Backend) {
     assert_eq!(encounters.len(), 1);
 }
 
-async fn a_transaction_across_services_is_refused_and_says_how_to_send_it(backend: Backend) {
-    let Some(rest) = RestNode::spawn(backend).await else {
-        return;
-    };
-    let mut bundle =
-        encounter_and_observation("urn:uuid:0c3e2a61-2d2b-4c1c-9d8e-5c2ad7c2f7a1", "final");
-    bundle["entry"].as_array_mut().unwrap().insert(
-        0,
-        json!({"fullUrl": "urn:uuid:0c3e2a61-2d2b-4c1c-9d8e-5c2ad7c2f7a1",
-               "resource": {"resourceType": "Patient", "name": [{"family": "Spanning"}]},
-               "request": {"method": "POST", "url": "Patient"}}),
-    );
-    let refused = rest.post("", &bundle).await;
-    refused.assert_outcome(StatusCode::BAD_REQUEST);
-    let says = refused.diagnostics();
-    assert!(
-        says.contains("identity") && says.contains("encounters"),
-        "{says}"
-    );
-    let (patients, _) = rest.search_all("Patient?family=Spanning").await;
-    assert!(patients.is_empty());
-}
-
 async fn a_transaction_of_patients_is_atomic_in_identity(backend: Backend) {
     let Some(rest) = RestNode::spawn(backend).await else {
         return;
@@ -209,7 +186,6 @@ async fn a_batch_answers_each_entry_with_its_own_status(backend: Backend) {
 
 for_each_backend!(
     a_transaction_commits_every_entry_or_none,
-    a_transaction_across_services_is_refused_and_says_how_to_send_it,
     a_transaction_of_patients_is_atomic_in_identity,
     a_batch_answers_each_entry_with_its_own_status,
     a_transaction_of_service_requests_is_atomic_and_a_task_in_it_is_refused,

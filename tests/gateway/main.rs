@@ -8,3 +8,4 @@ mod errors;
 mod interactions;
 mod oauth;
 mod operations;
+mod spanning;

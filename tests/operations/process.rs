@@ -92,6 +92,14 @@ impl Process {
         }
     }
 
+    /// Kill the process with SIGKILL, as a crash would: no shutdown runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
     /// An operator's token, signed with the node's key.
     pub fn admin_token(&self) -> String {
         corridor_tests::corridor_token(&["--admin"], &self.env)

@@ -155,6 +155,7 @@ expect "location: http://127.0.0.1:8080/fhir/Patient/" "REST: the create answers
 expect '"relation": "self"' "REST: the search Bundle carries its links" "$work/rest.txt"
 expect 'etag: W/"2"' "REST: the conditional update makes version 2" "$work/rest.txt"
 expect '"score":' "REST: \$match scores the candidate" "$work/rest.txt"
+expect "201 Created  Encounter/" "REST: a transaction across identity and encounters writes both" "$work/rest.txt"
 expect "wrote tls/hospital-ehr.pem" "TLS: corridor certs writes the client's certificate" "$work/tls.txt"
 expect "plaintext refused" "TLS: plaintext gets no answer" "$work/tls.txt"
 expect "searchset" "TLS: a client certificate of the node CA is answered" "$work/tls.txt"

@@ -273,6 +273,7 @@ async fn a_scope_that_does_not_cover_the_interaction_is_permission_denied_and_st
             &writer,
             pb::TransactionRequest {
                 bundle: bundle.to_string(),
+                ..Default::default()
             },
         ))
         .await

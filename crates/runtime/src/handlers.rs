@@ -26,8 +26,10 @@ macro_rules! fhir_service {
                     request: tonic::Request<$pb::TransactionRequest>,
                 ) -> Result<tonic::Response<$pb::TransactionResponse>, tonic::Status> {
                     let key = $crate::idempotency_key(&request)?;
-                    let requests = self.resources.parse_transaction(&request.get_ref().bundle)?;
-                    let (result, bundle) = self.resources.transaction(&requests, key.as_deref()).await?;
+                    let message = request.get_ref();
+                    let part = Some(message.distributed_transaction.as_str()).filter(|p| !p.is_empty());
+                    let requests = self.resources.parse_transaction(&message.bundle, part.is_some())?;
+                    let (result, bundle) = self.resources.transaction(&requests, key.as_deref(), part).await?;
                     tracing::info!(entries = result.entries.len(), replayed = result.replayed, "transaction");
                     Ok($crate::resources::respond_replayed(
                         $pb::TransactionResponse {
@@ -44,6 +46,16 @@ macro_rules! fhir_service {
     (impl $service:ident for $handler:ident, messages $pb:ident { $($rest:tt)* }) => {
         #[tonic::async_trait]
         impl $service for $handler {
+            async fn settle_transaction(
+                &self,
+                request: tonic::Request<$pb::SettleTransactionRequest>,
+            ) -> Result<tonic::Response<$pb::SettleTransactionResponse>, tonic::Status> {
+                let req = request.into_inner();
+                self.resources.settle_part(&req.transaction_id, req.commit).await?;
+                tracing::info!(transaction = %req.transaction_id, commit = req.commit, "transaction part settled");
+                Ok(tonic::Response::new($pb::SettleTransactionResponse {}))
+            }
+
             async fn create(
                 &self,
                 request: tonic::Request<$pb::CreateRequest>,

@@ -403,8 +403,10 @@ impl Resources {
         &self.store
     }
 
-    /// The entries of a transaction Bundle, each checked and validated.
-    pub fn parse_transaction(&self, json: &str) -> Result<Vec<TxRequest>, ApiError> {
+    /// The entries of a transaction Bundle, each checked and validated;
+    /// `part`: the Bundle is a part of a transaction that spans services,
+    /// whose creates carry the ids the gateway chose.
+    pub fn parse_transaction(&self, json: &str, part: bool) -> Result<Vec<TxRequest>, ApiError> {
         let bundle = json_of(json);
         for (index, entry) in bundle["entry"].as_array().into_iter().flatten().enumerate() {
             let named = entry["resource"]["resourceType"].as_str().or_else(|| {
@@ -417,7 +419,7 @@ impl Resources {
                     .map_err(|e| in_entry_error(index, e))?;
             }
         }
-        let mut requests = crate::transaction::parse(json, &self.accepted, &self.limits)?;
+        let mut requests = crate::transaction::parse(json, &self.accepted, &self.limits, part)?;
         if self.policy.is_some() {
             let caller = auth::current()?;
             for request in &mut requests {
@@ -436,6 +438,7 @@ impl Resources {
         &self,
         requests: &[TxRequest],
         key: Option<&str>,
+        part: Option<&str>,
     ) -> Result<(TxResult, pb::Bundle), ApiError> {
         let caller = auth::current()?;
         let mut decisions = Decisions::default();
@@ -471,7 +474,18 @@ impl Resources {
             }
         }
         self.guard(&written, Some(&positions)).await?;
-        let result = self.store.transaction(requests, key).await?;
+        let result = match part {
+            Some(part) => {
+                // The gateway's key for a part (`<attempt>/<service>`) is
+                // bound to the attempt alone: a replay of a committed
+                // attempt gets its recorded results whatever ids the
+                // gateway chose this time.
+                self.store
+                    .transaction_part(requests, key, Some(part), part)
+                    .await?
+            }
+            None => self.store.transaction(requests, key).await?,
+        };
         let bundle = pb::Bundle {
             json: crate::transaction::response(&result).to_string(),
             total: 0,
@@ -480,16 +494,39 @@ impl Resources {
         Ok((result, bundle))
     }
 
+    /// Settle this service's part of transaction `id`, which spans services
+    /// (see [`corridor_store::distributed`]). The transaction's id is
+    /// unguessable and known only to those who wrote its parts and to the
+    /// identity service, so any authenticated caller holding it may settle.
+    pub async fn settle_part(&self, id: &str, commit: bool) -> Result<(), ApiError> {
+        auth::current()?;
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ApiError::Invalid(
+                Issue::new(
+                    "invalid",
+                    format!("transaction_id must be a transaction's UUID, not '{id}'"),
+                )
+                .at("transaction_id"),
+            ));
+        }
+        self.store.settle_part(id, commit).await?;
+        Ok(())
+    }
+
     /// Apply checked transaction entries atomically; the result and its
     /// `transaction-response` Bundle. Audited: every entry's resource.
+    /// `part`: the id of the transaction spanning services that these
+    /// entries are this service's part of (see
+    /// [`corridor_store::distributed`]).
     pub async fn transaction(
         &self,
         requests: &[TxRequest],
         key: Option<&str>,
+        part: Option<&str>,
     ) -> Result<(TxResult, pb::Bundle), ApiError> {
         let mut record = crate::audit::Record::new("E", "transaction");
         let (result, witnessed) = self
-            .witnessed(&record, self.transaction_unaudited(requests, key))
+            .witnessed(&record, self.transaction_unaudited(requests, key, part))
             .await;
         match &result {
             Ok((done, _)) => {

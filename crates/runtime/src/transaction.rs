@@ -12,8 +12,15 @@ use crate::error::in_entry;
 
 /// The entries of transaction Bundle `json`, checked, for a service that
 /// accepts `accepted` resource types. Anything wrong is refused with an
-/// issue at its place in the Bundle.
-pub fn parse(json: &str, accepted: &[&str], limits: &Limits) -> Result<Vec<TxRequest>, ApiError> {
+/// issue at its place in the Bundle. With `assigned_ids` (a part of a
+/// transaction that spans services, from the gateway), a POST entry's
+/// `resource.id` is the id the gateway chose for it.
+pub fn parse(
+    json: &str,
+    accepted: &[&str],
+    limits: &Limits,
+    assigned_ids: bool,
+) -> Result<Vec<TxRequest>, ApiError> {
     if json.len() > limits.max_bytes {
         return Err(Issue::new(
             "too-costly",
@@ -62,13 +69,18 @@ pub fn parse(json: &str, accepted: &[&str], limits: &Limits) -> Result<Vec<TxReq
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            parse_entry(entry, accepted, limits)
+            parse_entry(entry, accepted, limits, assigned_ids)
                 .map_err(|issue| ApiError::Invalid(in_entry(index, issue)))
         })
         .collect()
 }
 
-fn parse_entry(entry: &Value, accepted: &[&str], limits: &Limits) -> Result<TxRequest, Issue> {
+fn parse_entry(
+    entry: &Value,
+    accepted: &[&str],
+    limits: &Limits,
+    assigned_ids: bool,
+) -> Result<TxRequest, Issue> {
     let entry = entry
         .as_object()
         .ok_or_else(|| Issue::new("structure", "an entry must be a JSON object").at("entry"))?;
@@ -114,6 +126,10 @@ fn parse_entry(entry: &Value, accepted: &[&str], limits: &Limits) -> Result<TxRe
                 full_url,
                 resource,
                 if_none_exist: text("ifNoneExist"),
+                id: assigned_ids
+                    .then(|| entry.get("resource").and_then(|r| r.get("id")).and_then(Value::as_str))
+                    .flatten()
+                    .map(str::to_owned),
             })
         }
         "PUT" | "DELETE" => {

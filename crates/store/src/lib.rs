@@ -30,6 +30,7 @@ mod bundle;
 pub mod clients;
 pub mod compartment;
 mod date;
+pub mod distributed;
 pub mod deliveries;
 mod error;
 pub mod pairs;

@@ -29,6 +29,10 @@ pub enum TxRequest {
         full_url: Option<String>,
         resource: Validated,
         if_none_exist: Option<String>,
+        /// The id the resource gets, chosen by the gateway so that other
+        /// services' parts of the same transaction can refer to it; None:
+        /// a new server id.
+        id: Option<String>,
     },
     /// PUT [type]/[id].
     Update {
@@ -98,7 +102,40 @@ impl Store {
             }
         }
         let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[])).await
+        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[], None)).await
+    }
+
+    /// This service's part of transaction `part`, which spans services
+    /// (see [`crate::distributed`]): applied atomically like
+    /// [`Store::transaction_as`], and recorded so that it can be purged if
+    /// the transaction aborts. Refused when the transaction was already
+    /// aborted here.
+    pub async fn transaction_part(
+        &self,
+        requests: &[TxRequest],
+        idempotency_key: Option<&str>,
+        request: Option<&str>,
+        part: &str,
+    ) -> Result<TxResult, StoreError> {
+        if requests.is_empty() {
+            return Err(
+                Issue::new("invalid", "a transaction needs at least one entry")
+                    .at("Bundle.entry")
+                    .into(),
+            );
+        }
+        let plan = self.plan(requests)?;
+        let mut parts = vec!["transaction-part".to_owned(), part.to_owned()];
+        match request {
+            Some(request) => parts.push(request.to_owned()),
+            None => {
+                for entry in requests {
+                    parts.extend(fingerprint(entry));
+                }
+            }
+        }
+        let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[], Some(part))).await
     }
 
     /// Apply `requests` and record `decisions` (people's decisions about
@@ -115,7 +152,7 @@ impl Store {
             parts.extend(fingerprint(entry));
         }
         let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-        retrying(|| self.transaction_once(&plan, None, &hash, decisions)).await
+        retrying(|| self.transaction_once(&plan, None, &hash, decisions, None)).await
     }
 
     /// Check every entry that can be checked without the database: its type
@@ -132,8 +169,13 @@ impl Store {
                     full_url,
                     resource,
                     if_none_exist,
+                    id,
                 } => {
                     let def = self.def(&resource.resource_type).map_err(in_entry)?;
+                    if let Some(id) = id {
+                        valid_id(id).map_err(in_entry)?;
+                        once(&mut targets, &resource.resource_type, id).map_err(in_entry)?;
+                    }
                     if let Some(url) = full_url
                         && !full_urls.insert(url.as_str())
                     {
@@ -203,6 +245,7 @@ impl Store {
         key: Option<&str>,
         hash: &str,
         decisions: &[Decision],
+        part: Option<&str>,
     ) -> Result<TxResult, StoreError> {
         let (_gate, mut tx) = self.begin().await?;
         if let Some(row) = claim(&mut tx, key, hash).await? {
@@ -212,6 +255,9 @@ impl Store {
                 entries,
                 replayed: true,
             });
+        }
+        if let Some(part) = part {
+            self.claim_part(&mut tx, part, key).await?;
         }
         let mut results: Vec<Option<WriteResult>> = vec![None; plan.len()];
 
@@ -235,7 +281,10 @@ impl Store {
         let mut new_ids: Vec<Option<String>> = vec![None; plan.len()];
         for (index, step) in plan.iter().enumerate() {
             let TxRequest::Create {
-                full_url, resource, ..
+                full_url,
+                resource,
+                id: assigned,
+                ..
             } = step.request
             else {
                 continue;
@@ -255,7 +304,9 @@ impl Store {
                     id
                 }
                 None => {
-                    let id = uuid::Uuid::new_v4().to_string();
+                    let id = assigned
+                        .clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                     new_ids[index] = Some(id.clone());
                     id
                 }
@@ -314,6 +365,20 @@ impl Store {
         // Announce last, in entry order, to hold the stream lock briefly.
         for entry in entries.iter().filter(|e| e.outcome != Outcome::Matched) {
             self.announce_in(&mut tx, &entry.stored).await?;
+        }
+        if let Some(part) = part {
+            let writes: Vec<(String, String, i64, String)> = entries
+                .iter()
+                .map(|r| {
+                    (
+                        r.stored.resource_type.clone(),
+                        r.stored.id.clone(),
+                        r.stored.version,
+                        r.outcome.as_str().to_owned(),
+                    )
+                })
+                .collect();
+            self.record_part(&mut tx, part, &writes).await?;
         }
         if let Some(key) = key {
             let recorded: Vec<Value> = entries
@@ -388,12 +453,17 @@ fn fingerprint(request: &TxRequest) -> Vec<String> {
             full_url,
             resource,
             if_none_exist,
-        } => vec![
-            "POST".to_owned(),
-            full_url.clone().unwrap_or_default(),
-            if_none_exist.clone().unwrap_or_default(),
-            body(&resource.object),
-        ],
+            id,
+        } => {
+            let mut parts = vec![
+                "POST".to_owned(),
+                full_url.clone().unwrap_or_default(),
+                if_none_exist.clone().unwrap_or_default(),
+                body(&resource.object),
+            ];
+            parts.extend(id.iter().map(|id| format!("id={id}")));
+            parts
+        }
         TxRequest::Update {
             resource_type,
             id,

@@ -404,6 +404,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRIDOR_IDENTITY_DEADLINE_MS", default_value_t = DEFAULT_IDENTITY_DEADLINE_MS)]
     pub identity_deadline_ms: u64,
 
+    /// Seconds a transaction whose entries belong to several services may
+    /// stay undecided: past it the identity service aborts it and purges
+    /// every part written (a gateway that died mid-transaction).
+    #[arg(long, env = "CORRIDOR_TRANSACTION_TIMEOUT_SECS", default_value_t = corridor_identity::transactions::DEFAULT_TIMEOUT.as_secs())]
+    pub transaction_timeout_secs: u64,
+
     /// Messages buffered for each consult channel reader.
     #[arg(long, env = "CORRIDOR_CHANNEL_BUFFER", default_value_t = corridor_encounters::DEFAULT_CHANNEL_BUFFER)]
     pub channel_buffer: usize,
@@ -562,6 +568,8 @@ pub struct Node {
     pub encounters_url: String,
     pub referrals_url: String,
     pub identity_deadline: Duration,
+    /// How long a transaction that spans services may stay undecided.
+    pub transaction_timeout: Duration,
     pub channel_buffer: usize,
     pub channel_stall: Duration,
     /// Patient matching rules for the identity service.
@@ -602,6 +610,12 @@ impl ServeArgs {
         if self.db_max_connections == 0 {
             return Err(
                 "CORRIDOR_DB_MAX_CONNECTIONS (--db-max-connections) must be at least 1".to_owned(),
+            );
+        }
+        if self.transaction_timeout_secs == 0 {
+            return Err(
+                "CORRIDOR_TRANSACTION_TIMEOUT_SECS (--transaction-timeout-secs) must be at least 1"
+                    .to_owned(),
             );
         }
         if self.identity_deadline_ms == 0 {
@@ -787,6 +801,7 @@ impl ServeArgs {
             encounters_url,
             referrals_url,
             identity_deadline: Duration::from_millis(self.identity_deadline_ms),
+            transaction_timeout: Duration::from_secs(self.transaction_timeout_secs),
             channel_buffer: self.channel_buffer,
             channel_stall: Duration::from_millis(self.channel_stall_ms),
             match_rules,

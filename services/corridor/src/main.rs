@@ -93,6 +93,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// How the identity service settles the parts of transactions that span
+/// services: it reaches the other services where they run for this node.
+fn coordination(
+    node: &config::Node,
+) -> anyhow::Result<corridor_identity::transactions::Coordination> {
+    let channel = |url: &str| {
+        corridor_runtime::link::channel(url, node.identity_deadline, node.service_tls.as_ref())
+            .map_err(|e| anyhow::anyhow!("identity: the service at {url}: {e}"))
+    };
+    Ok(corridor_identity::transactions::Coordination {
+        participants: corridor_identity::transactions::Participants {
+            encounters: Some(channel(&node.encounters_url)?),
+            referrals: Some(channel(&node.referrals_url)?),
+            deadline: node.identity_deadline,
+        },
+        timeout: node.transaction_timeout,
+    })
+}
+
 /// The name the gateway's health is reported under on the operations port.
 const GATEWAY_HEALTH: &str = "corridor.gateway";
 
@@ -156,7 +175,8 @@ async fn serve(node: config::Node) -> anyhow::Result<()> {
                     tokens.settings.clone(),
                 )
                 .await
-                .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("identity: {e}"))?
+                .coordinating(coordination(&node)?);
                 println!(
                     "identity   listening on {}  ({grpc}; store: {}; token signing key: {})",
                     app.local_addr(),

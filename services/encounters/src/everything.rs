@@ -1,6 +1,7 @@
 //! `Patient/$everything`: the Patient, from the identity service, every
 //! resource this service holds about them, then their referrals, from the
-//! referrals service; paged.
+//! referrals service; paged. Each page also carries the Organizations and
+//! Practitioners its records name (search mode `include`).
 //!
 //! It answers for the person, not for one record of them: the Patient's
 //! merges are followed ([`corridor_runtime::merges`]). Asked for a Patient
@@ -140,6 +141,10 @@ pub async fn everything(
             serde_json::from_str(&stored.json).unwrap_or(Value::Null),
         ));
     }
+    // The Organizations and Practitioners the page's records name, so that
+    // every reference in it resolves within the Bundle.
+    let supporting = supporting(identity, &entries).await?;
+    entries.extend(supporting);
     let mut query = Vec::new();
     if let Some(since) = since {
         query.push(("_since", since.to_owned()));
@@ -182,6 +187,76 @@ pub async fn everything(
         total,
         next_page_token: next_token.unwrap_or_default(),
     })
+}
+
+/// The identity service's types that records refer to for support (who
+/// provided the care, and where), returned with the records that name them.
+const SUPPORTING: [&str; 2] = ["Organization", "Practitioner"];
+
+/// The resources of [`SUPPORTING`] types referred to by `entries` and not
+/// among them, read from the identity service, as `include` entries; one
+/// the caller may not read, or that is gone, is left out.
+async fn supporting(identity: &IdentityLink, entries: &[Value]) -> Result<Vec<Value>, ApiError> {
+    let listed: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.get("fullUrl").and_then(Value::as_str))
+        .collect();
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        collect_references(&entry["resource"], &mut |reference| {
+            let Some((resource_type, id)) = reference.split_once('/') else {
+                return;
+            };
+            if SUPPORTING.contains(&resource_type)
+                && !id.is_empty()
+                && !id.contains('/')
+                && !listed.contains(reference)
+                && !wanted.iter().any(|(t, i)| t == resource_type && i == id)
+            {
+                wanted.push((resource_type.to_owned(), id.to_owned()));
+            }
+        });
+    }
+    let read = futures::future::join_all(
+        wanted
+            .iter()
+            .map(|(resource_type, id)| identity.read(resource_type, id)),
+    )
+    .await;
+    let mut found = Vec::new();
+    for result in read {
+        match result {
+            Ok(Some(resource)) => {
+                let mut included = entry(
+                    &resource.resource_type,
+                    &resource.id,
+                    serde_json::from_str(&resource.json).unwrap_or(Value::Null),
+                );
+                included["search"]["mode"] = json!("include");
+                found.push(included);
+            }
+            Ok(None) | Err(ApiError::Forbidden(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(found)
+}
+
+fn collect_references(value: &Value, visit: &mut impl FnMut(&str)) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match child {
+                    Value::String(reference) if key == "reference" => visit(reference),
+                    _ => collect_references(child, visit),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, visit)),
+        _ => {}
+    }
 }
 
 fn entry(resource_type: &str, id: &str, resource: Value) -> Value {

@@ -258,6 +258,7 @@ impl Encounters {
         bundle: &str,
         key: Option<&str>,
         consultation: bool,
+        part: Option<&str>,
     ) -> Result<
         (
             corridor_store::TxResult,
@@ -266,13 +267,13 @@ impl Encounters {
         ),
         ApiError,
     > {
-        let requests = self.resources.parse_transaction(bundle)?;
+        let requests = self.resources.parse_transaction(bundle, part.is_some())?;
         let encounter = if consultation {
             consultation::check(&requests)?
         } else {
             0
         };
-        let (result, bundle) = self.resources.transaction(&requests, key).await?;
+        let (result, bundle) = self.resources.transaction(&requests, key, part).await?;
         tracing::info!(
             entries = result.entries.len(),
             replayed = result.replayed,
@@ -290,8 +291,10 @@ corridor_runtime::fhir_service! {
             request: Request<pb::TransactionRequest>,
         ) -> Result<Response<pb::TransactionResponse>, Status> {
             let key = idempotency_key(&request)?;
+            let message = request.get_ref();
+            let part = Some(message.distributed_transaction.as_str()).filter(|p| !p.is_empty());
             let (result, bundle, _) = self
-                .transaction(&request.get_ref().bundle, key.as_deref(), false)
+                .transaction(&message.bundle, key.as_deref(), false, part)
                 .await?;
             Ok(respond_replayed(
                 pb::TransactionResponse {
@@ -307,7 +310,7 @@ corridor_runtime::fhir_service! {
         ) -> Result<Response<pb::RecordConsultationResponse>, Status> {
             let key = idempotency_key(&request)?;
             let (result, bundle, encounter) = self
-                .transaction(&request.get_ref().bundle, key.as_deref(), true)
+                .transaction(&request.get_ref().bundle, key.as_deref(), true, None)
                 .await?;
             let encounter_id = result
                 .entries

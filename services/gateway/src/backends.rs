@@ -364,13 +364,88 @@ impl Backends {
         bundle: String,
         cx: &CallContext,
     ) -> Result<(fhir::Bundle, bool), tonic::Status> {
+        self.transaction_part(owner, bundle, String::new(), cx)
+            .await
+    }
+
+    /// [`Backends::transaction`] of `owner`'s part of transaction
+    /// `distributed_transaction`, which spans services (empty: a whole
+    /// transaction).
+    pub async fn transaction_part(
+        &self,
+        owner: Owner,
+        bundle: String,
+        distributed_transaction: String,
+        cx: &CallContext,
+    ) -> Result<(fhir::Bundle, bool), tonic::Status> {
         on_owner!(self, owner, |client, pb| {
-            let response = client
-                .transaction(self.request(pb::TransactionRequest { bundle }, cx))
-                .await?;
+            let message = pb::TransactionRequest {
+                bundle,
+                distributed_transaction,
+            };
+            let response = client.transaction(self.request(message, cx)).await?;
             let replayed = replayed(response.metadata());
             Ok((response.into_inner().bundle.unwrap_or_default(), replayed))
         })
+    }
+
+    /// Settle `owner`'s part of a decided transaction that spans services.
+    pub async fn settle(
+        &self,
+        owner: Owner,
+        transaction_id: &str,
+        commit: bool,
+        cx: &CallContext,
+    ) -> Result<(), tonic::Status> {
+        on_owner!(self, owner, |client, pb| {
+            let message = pb::SettleTransactionRequest {
+                transaction_id: transaction_id.to_owned(),
+                commit,
+            };
+            client.settle_transaction(self.request(message, cx)).await?;
+            Ok(())
+        })
+    }
+
+    /// Open an attempt of a transaction with parts at `participants`, at
+    /// the identity service (the coordinator), under the context's
+    /// idempotency key.
+    pub async fn begin_transaction(
+        &self,
+        participants: &[Owner],
+        request_hash: String,
+        cx: &CallContext,
+    ) -> Result<corridor_proto::identity::v1::BeginTransactionResponse, tonic::Status> {
+        let message = corridor_proto::identity::v1::BeginTransactionRequest {
+            participants: participants.iter().map(|p| p.name().to_owned()).collect(),
+            request_hash,
+        };
+        Ok(self
+            .identity
+            .clone()
+            .begin_transaction(self.request(message, cx))
+            .await?
+            .into_inner())
+    }
+
+    /// Commit or abort an open attempt; the decision that stands.
+    pub async fn decide_transaction(
+        &self,
+        transaction_id: &str,
+        commit: bool,
+        cx: &CallContext,
+    ) -> Result<corridor_proto::identity::v1::TransactionState, tonic::Status> {
+        let message = corridor_proto::identity::v1::DecideTransactionRequest {
+            transaction_id: transaction_id.to_owned(),
+            commit,
+        };
+        let answer = self
+            .identity
+            .clone()
+            .decide_transaction(self.request(message, cx))
+            .await?
+            .into_inner();
+        Ok(answer.state())
     }
 }
 

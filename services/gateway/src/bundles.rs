@@ -1,7 +1,11 @@
-//! `POST [base]` with a Bundle: a `transaction` goes whole to the service
-//! that owns its entries, which applies it atomically; a `batch` is
-//! processed entry by entry through the same routes as single requests,
-//! each entry with its own status.
+//! `POST [base]` with a Bundle. A `transaction` goes whole to the service
+//! that owns its entries, which applies it atomically; one whose entries
+//! belong to several services is split and coordinated by
+//! [`crate::spanning`]. Conditional references (`Patient?identifier=…`) are
+//! resolved first. A `batch` is processed entry by entry through the same
+//! routes as single requests, each entry with its own status.
+
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -76,7 +80,14 @@ async fn transaction(
     call: &Call,
     entries: &[Value],
 ) -> Result<Reply, HttpError> {
-    let mut owner: Option<(Owner, &str)> = None;
+    if entries.is_empty() {
+        return Err(HttpError::bad_request(
+            "required",
+            "the transaction has no entries",
+            "Bundle.entry",
+        ));
+    }
+    let mut owners = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let at = format!("Bundle.entry[{index}].request.url");
         let Some(resource_type) = entry_type(entry) else {
@@ -88,45 +99,156 @@ async fn transaction(
                 &at,
             ));
         };
-        let Some((this, _)) = Owner::of(resource_type) else {
+        let Some((owner, _)) = Owner::of(resource_type) else {
             return Err(HttpError::bad_request(
                 "not-supported",
                 format!("entry {index}: resource type '{resource_type}' is not served here"),
                 &at,
             ));
         };
-        match owner {
-            None => owner = Some((this, resource_type)),
-            Some((first, first_type)) if first != this => {
-                return Err(HttpError::bad_request(
-                    "not-supported",
-                    format!(
-                        "a transaction's entries must all belong to one service for now: {first_type} belongs to {} and {resource_type} (entry {index}) to {}; send them as separate transactions, or as a batch",
-                        first.name(),
-                        this.name()
-                    ),
-                    &at,
-                ));
-            }
-            Some(_) => {}
-        }
+        owners.push(owner);
     }
-    let Some((owner, _)) = owner else {
-        return Err(HttpError::bad_request(
-            "required",
-            "the transaction has no entries",
-            "Bundle.entry",
-        ));
-    };
-    let text = String::from_utf8_lossy(&call.body).into_owned();
+    let mut entries = entries.to_vec();
+    conditional_references(gateway, call, &mut entries).await?;
+    if owners.iter().any(|o| *o != owners[0]) {
+        return crate::spanning::transaction(gateway, call, entries, &owners).await;
+    }
+    let owner = owners[0];
+    let mut bundle: Value = serde_json::from_slice(&call.body).unwrap_or_default();
+    bundle["entry"] = Value::Array(entries);
     let (bundle, _) = gateway
         .backends
-        .transaction(owner, text, &call.context)
+        .transaction(owner, bundle.to_string(), &call.context)
         .await
         .map_err(|s| HttpError::from_status(&s, owner.name()))?;
     let mut body = rest::bundle_json(&bundle.json)?;
     rest::absolutize(&mut body, call, &[]);
     Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// Resolve every conditional reference (`Patient?identifier=…`) in the
+/// entries: to the entry of this Bundle that creates that resource on the
+/// same condition (`ifNoneExist`), else to the one resource the search
+/// finds. None or several found is an error naming the entry.
+async fn conditional_references(
+    gateway: &Gateway,
+    call: &Call,
+    entries: &mut [Value],
+) -> Result<(), HttpError> {
+    let mut created: HashMap<(String, String), String> = HashMap::new();
+    for entry in entries.iter_mut() {
+        let condition = entry
+            .pointer("/request/ifNoneExist")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
+        let is_post = entry.pointer("/request/method").and_then(Value::as_str) == Some("POST");
+        if let (Some(condition), true, Some(resource_type)) =
+            (condition, is_post, entry_type(entry))
+        {
+            let resource_type = resource_type.to_owned();
+            if entry.get("fullUrl").and_then(Value::as_str).is_none() {
+                entry["fullUrl"] = Value::String(format!("urn:uuid:{}", uuid::Uuid::new_v4()));
+            }
+            let full_url = entry["fullUrl"].as_str().unwrap_or_default().to_owned();
+            created.insert((resource_type, condition), full_url);
+        }
+    }
+    let mut found: HashMap<String, String> = HashMap::new();
+    for (index, entry) in entries.iter_mut().enumerate() {
+        let mut wanted = Vec::new();
+        crate::spanning::for_each_reference(entry, &mut |reference| {
+            if let Some((resource_type, query)) = conditional(reference) {
+                match created.get(&(resource_type.to_owned(), query.to_owned())) {
+                    Some(full_url) => *reference = full_url.clone(),
+                    None => wanted.push(reference.clone()),
+                }
+            }
+        });
+        for reference in wanted {
+            if found.contains_key(&reference) {
+                continue;
+            }
+            let target = search_one(gateway, call, &reference, index).await?;
+            found.insert(reference, target);
+        }
+        crate::spanning::for_each_reference(entry, &mut |reference| {
+            if let Some(target) = found.get(reference.as_str()) {
+                *reference = target.clone();
+            }
+        });
+    }
+    Ok(())
+}
+
+/// `Type` and query of a conditional reference.
+fn conditional(reference: &str) -> Option<(&str, &str)> {
+    let (resource_type, query) = reference.split_once('?')?;
+    let is_type = resource_type.starts_with(|c: char| c.is_ascii_uppercase())
+        && resource_type.chars().all(|c| c.is_ascii_alphanumeric());
+    (is_type && !query.is_empty()).then_some((resource_type, query))
+}
+
+/// The one resource conditional reference `reference` names, as `Type/id`.
+async fn search_one(
+    gateway: &Gateway,
+    call: &Call,
+    reference: &str,
+    index: usize,
+) -> Result<String, HttpError> {
+    let at = format!("Bundle.entry[{index}]");
+    let (resource_type, query) = conditional(reference).unwrap_or_default();
+    let Some((owner, _)) = Owner::of(resource_type) else {
+        return Err(HttpError::bad_request(
+            "not-supported",
+            format!(
+                "entry {index}: the conditional reference '{reference}' names a type not served here"
+            ),
+            &at,
+        ));
+    };
+    let mut params = rest::query_pairs(query);
+    params.push(("_count".to_owned(), "2".to_owned()));
+    let bundle = gateway
+        .backends
+        .search(owner, resource_type, &params, &call.context)
+        .await
+        .map_err(|s| {
+            let mut err = HttpError::from_status(&s, owner.name());
+            err.outcome["issue"][0]["diagnostics"] = Value::String(format!(
+                "entry {index}: the conditional reference '{reference}' is not a search this server can run: {}",
+                err.outcome["issue"][0]["diagnostics"].as_str().unwrap_or_default()
+            ));
+            err
+        })?;
+    let bundle = rest::bundle_json(&bundle.json)?;
+    let ids: Vec<&str> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.pointer("/search/mode").and_then(Value::as_str) != Some("include"))
+        .filter_map(|e| e.pointer("/resource/id").and_then(Value::as_str))
+        .collect();
+    match ids.as_slice() {
+        [id] => Ok(format!("{resource_type}/{id}")),
+        [] => Err(HttpError::at(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!(
+                "entry {index}: the conditional reference '{reference}' matches no {resource_type}"
+            ),
+            &at,
+        )),
+        _ => Err(HttpError::at(
+            StatusCode::PRECONDITION_FAILED,
+            "multiple-matches",
+            format!(
+                "entry {index}: the conditional reference '{reference}' matches more than one {resource_type}; make the condition select one"
+            ),
+            &at,
+        )),
+    }
 }
 
 async fn batch(

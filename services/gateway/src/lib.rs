@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod operations;
 pub mod reply;
 pub mod rest;
+pub mod spanning;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

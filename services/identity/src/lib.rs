@@ -37,6 +37,7 @@ pub mod mpi;
 mod params;
 pub mod review;
 pub mod tokens;
+pub mod transactions;
 
 pub use params::{PATIENT_CHANGES, RESOURCES};
 
@@ -74,6 +75,7 @@ pub struct Application {
     rules: Arc<Rules>,
     tokens: tokens::TokenSettings,
     config: ServiceConfig,
+    coordination: transactions::Coordination,
 }
 
 impl Application {
@@ -114,7 +116,25 @@ impl Application {
             rules: Arc::new(rules),
             tokens,
             config,
+            coordination: transactions::Coordination {
+                participants: transactions::Participants {
+                    encounters: None,
+                    referrals: None,
+                    deadline: std::time::Duration::from_secs(3),
+                },
+                timeout: transactions::DEFAULT_TIMEOUT,
+            },
         })
+    }
+
+    /// Coordinate transactions that span services with these settings: how
+    /// to reach the other services to settle their parts, and how long an
+    /// attempt may stay open. Without it the other services' parts are not
+    /// settled by this service (the gateway still settles what it aborts).
+    #[must_use]
+    pub fn coordinating(mut self, coordination: transactions::Coordination) -> Self {
+        self.coordination = coordination;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -129,6 +149,14 @@ impl Application {
         let reviewer = tokio::spawn(review::run(
             matcher.clone(),
             store.clone(),
+            shutdown.clone(),
+        ));
+        let settle = Arc::new(tokio::sync::Notify::new());
+        let coordinator = tokio::spawn(transactions::run(
+            store.clone(),
+            self.coordination,
+            self.tokens.clone(),
+            settle.clone(),
             shutdown.clone(),
         ));
         let auth = corridor_runtime::auth::Auth {
@@ -153,6 +181,7 @@ impl Application {
             tokens: tokens::Tokens::new(store.clone(), self.tokens),
             tls: self.config.tls.clone(),
             shutdown: shutdown.clone(),
+            settle,
         })
         .max_decoding_message_size(server::max_message_size(&self.config.limits));
         let served = server::serve_with_store(
@@ -166,6 +195,7 @@ impl Application {
         )
         .await;
         reviewer.abort();
+        coordinator.abort();
         served
     }
 }
@@ -181,6 +211,8 @@ struct Identity {
     tls: Option<corridor_runtime::tls::Tls>,
     /// Ends the change feeds it serves.
     shutdown: Shutdown,
+    /// Wakes the transaction coordinator when a decision is made.
+    settle: Arc<tokio::sync::Notify>,
 }
 
 impl Identity {
@@ -227,6 +259,27 @@ fn decider(decided_by: &str, reason: &str) -> Result<mpi::Decider, tonic::Status
 
 corridor_runtime::fhir_service! {
     impl IdentityService for Identity, messages pb and transaction {
+        async fn begin_transaction(
+            &self,
+            request: tonic::Request<pb::BeginTransactionRequest>,
+        ) -> Result<tonic::Response<pb::BeginTransactionResponse>, tonic::Status> {
+            let key = corridor_runtime::idempotency_key(&request)?;
+            let answer =
+                transactions::begin(self.resources.store(), key.as_deref(), request.get_ref())
+                    .await?;
+            Ok(tonic::Response::new(answer))
+        }
+
+        async fn decide_transaction(
+            &self,
+            request: tonic::Request<pb::DecideTransactionRequest>,
+        ) -> Result<tonic::Response<pb::DecideTransactionResponse>, tonic::Status> {
+            let answer =
+                transactions::decide(self.resources.store(), request.get_ref(), &self.settle)
+                    .await?;
+            Ok(tonic::Response::new(answer))
+        }
+
         async fn register_client(
             &self,
             request: tonic::Request<pb::RegisterClientRequest>,

@@ -178,11 +178,13 @@ pub async fn create(
                     full_url: Some(SERVICE_REQUEST_URL.to_owned()),
                     resource: request,
                     if_none_exist: None,
+                    id: None,
                 },
                 TxRequest::Create {
                     full_url: None,
                     resource: task,
                     if_none_exist: None,
+                    id: None,
                 },
             ],
             key,

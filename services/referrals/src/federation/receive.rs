@@ -567,11 +567,13 @@ async fn receive_referral(
                     full_url: Some("urn:uuid:00000000-0000-4000-8000-00000000005f".to_owned()),
                     resource: sr,
                     if_none_exist: None,
+                    id: None,
                 },
                 TxRequest::Create {
                     full_url: None,
                     resource: task,
                     if_none_exist: None,
+                    id: None,
                 },
             ],
             Some(&key),
