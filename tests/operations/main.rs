@@ -4,6 +4,7 @@
 //! PostgreSQL database without racing their migrations, and PostgreSQL
 //! over TLS.
 
+mod import;
 mod metrics;
 mod postgres;
 mod process;

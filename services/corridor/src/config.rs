@@ -56,6 +56,53 @@ pub enum Command {
     /// Ask a process's operations port whether it is healthy: exits 0 when
     /// it answers SERVING, 1 otherwise (a container health check).
     Health(HealthArgs),
+    /// Send files or folders of FHIR Bundles (*.json) and NDJSON (*.ndjson)
+    /// to a node's REST gateway, a few requests at a time, with a progress
+    /// bar; report every failure by file and entry, and resume after an
+    /// interruption without writing anything twice. Exits 0 when everything
+    /// was written, 1 when something failed, 2 for a usage error.
+    Import(ImportArgs),
+}
+
+/// `corridor import`: what to send, where, and how much at once.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or folders (walked recursively, in path order) of FHIR Bundles
+    /// of type transaction or batch, or single resources (*.json), and
+    /// NDJSON files (*.ndjson, one resource a line).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The node's FHIR REST base (plain http: put TLS in front of the
+    /// gateway, not in this client).
+    #[arg(long, env = "CORRIDOR_IMPORT_BASE_URL", default_value = crate::import::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// The access token sent as `Authorization: Bearer`, e.g. from
+    /// `corridor token --scope 'system/*.cruds' --lifetime-secs 43200`.
+    /// Resume with a token of the same client: idempotency keys are the
+    /// client's own.
+    #[arg(long, env = "CORRIDOR_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub token: Option<SecretString>,
+    /// The file that records every unit written, so that a second run with
+    /// the same file skips them.
+    #[arg(long, env = "CORRIDOR_IMPORT_STATE", default_value = crate::import::DEFAULT_STATE_FILE)]
+    pub state: PathBuf,
+    /// Ignore the state file and start over (it is truncated).
+    #[arg(long)]
+    pub restart: bool,
+    /// NDJSON lines sent in one batch Bundle; at most the node's
+    /// CORRIDOR_GATEWAY_MAX_BUNDLE_ENTRIES. A resumed import needs the
+    /// batch size it started with.
+    #[arg(long, env = "CORRIDOR_IMPORT_BATCH_SIZE", default_value_t = crate::import::DEFAULT_BATCH_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// Requests in flight at once.
+    #[arg(long, env = "CORRIDOR_IMPORT_CONCURRENCY", default_value_t = crate::import::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Times a request is sent again (with the same idempotency key) after a
+    /// connection failure or a 408, 429, 502, 503 or 504 answer.
+    #[arg(long, env = "CORRIDOR_IMPORT_RETRIES", default_value_t = crate::import::DEFAULT_RETRIES)]
+    pub retries: u32,
 }
 
 #[derive(Debug, Args)]

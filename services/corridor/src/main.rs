@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod config;
+mod import;
 
 use config::{Cli, Command, ServiceName};
 
@@ -67,6 +68,12 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        Command::Import(args) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            return runtime.block_on(import::run(args));
         }
         Command::Token(args) => {
             return match args.mint() {
