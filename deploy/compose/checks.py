@@ -10,10 +10,12 @@ Compose checks, for every container of the corridor image:
   - a long-running one (`corridor serve`) has the `corridor health` healthcheck, and
     a one-shot (any other command) has restart "no" and no healthcheck;
   - for every service it calls (gateway -> identity, encounters, referrals;
-    encounters -> identity, referrals; referrals -> identity, encounters) that does
-    not run in the same container: CORRIDOR_<SERVICE>_URL names the compose service
-    that runs it, and depends_on it with service_healthy (for two services that
-    call each other, one of the two directions is enough: the other is lazy);
+    identity -> encounters, referrals; encounters -> identity, referrals;
+    referrals -> identity, encounters) that does not run in the same container:
+    CORRIDOR_<SERVICE>_URL names the compose service that runs it, and depends_on
+    it with service_healthy (for two services that call each other, one of the two
+    directions is enough: the other is lazy), unless the call is retried in the
+    background (identity -> encounters, referrals: see RETRIED);
   - a database it uses (postgres://host...) is a compose service it depends on with
     service_healthy; a store or development signing key without one lives on a volume;
   - a file it reads (TLS, peers) from a volume that a one-shot writes makes it depend
@@ -41,11 +43,17 @@ CORRIDOR_DOCKERFILE = "deploy/docker/Dockerfile"
 HEALTHCHECK = ["CMD", "corridor", "health", "--addr", "127.0.0.1:9464"]
 SERVICES = ("identity", "encounters", "referrals", "gateway")
 CALLS = {
-    "identity": (),
+    "identity": ("encounters", "referrals"),
     "encounters": ("identity", "referrals"),
     "referrals": ("identity", "encounters"),
     "gateway": ("identity", "encounters", "referrals"),
 }
+# Calls made from a background task that retries with back-off until the callee
+# answers, so the caller starts without it and needs no start order: identity's
+# transaction coordinator settling encounters' and referrals' parts of
+# transactions that span services. Those two depend on identity, so identity
+# waiting for them would be a cycle. Their URLs are still checked.
+RETRIED = {("identity", "encounters"), ("identity", "referrals")}
 STORES = ("identity", "encounters", "referrals")
 DEFAULT_PORTS = {"identity": 50051, "encounters": 50052, "referrals": 50053, "gateway": 8080}
 
@@ -233,7 +241,15 @@ class Checker:
                 addr = self.env(target).get(f"CORRIDOR_{callee.upper()}_ADDR", f"0.0.0.0:{DEFAULT_PORTS[callee]}")
                 if port is not None and not addr.endswith(f":{port}"):
                     self.fail(name, f"{var}={url}: {host} listens for {callee} on {addr}")
-                if self.condition(svc, host) != "service_healthy" and self.condition(target, name) != "service_healthy":
+                if (service, callee) in RETRIED:
+                    continue
+                # The callee's container waiting for this one stands in only when
+                # it calls back with a call that needs a start order (the lazy
+                # direction of a pair); a retried call back does not.
+                calls_back = any(s in CALLS.get(t, ()) and (t, s) not in RETRIED
+                                 for t in self.runs(target) for s in runs)
+                if self.condition(svc, host) != "service_healthy" and not (
+                        calls_back and self.condition(target, name) == "service_healthy"):
                     self.fail(name, f"{service} calls {callee} on '{host}': depends_on {host} with condition service_healthy")
 
     def check_stores(self, name: str, svc: dict, env: dict, runs: list[str]) -> None:
@@ -444,6 +460,19 @@ def self_test(compose_file: str, config_json: str) -> int:
         f"{caller} not waiting for {dep}": drop([caller, "depends_on", dep]),
         "an unpinned image": setv([next(n for n, s in config["services"].items() if not checker.is_corridor(s)), "image"], "postgres:latest"),
     }
+    # Where identity runs apart from encounters: its own calls are represented
+    # (its URL of encounters is required), and its exemption from start order
+    # does not let encounters skip waiting for identity.
+    def alone(service):
+        return next((n for n in servers if checker.runs(checker.services[n]) == [service]), None)
+
+    identity, encounters = alone("identity"), alone("encounters")
+    if identity and encounters:
+        def swap(c):
+            c["services"][encounters]["depends_on"].pop(identity, None)
+            c["services"][identity].setdefault("depends_on", {})[encounters] = {"condition": "service_healthy"}
+        breakages[f"{identity} without CORRIDOR_ENCOUNTERS_URL"] = drop([identity, "environment", "CORRIDOR_ENCOUNTERS_URL"])
+        breakages[f"{identity} waiting for {encounters} instead of {encounters} for {identity}"] = swap
     missed = []
     for label, apply in breakages.items():
         broken = copy.deepcopy(config)

@@ -43,11 +43,15 @@ from collections import defaultdict
 import yaml
 
 ROLES = ["identity", "encounters", "referrals", "gateway"]
-# (caller, callee): the calls the architecture makes between roles.
+# (caller, callee): the calls the architecture makes between roles. Identity
+# calls encounters and referrals to settle their parts of transactions that
+# span services (SettleTransaction, from its coordinator).
 CALLS = {
     ("gateway", "identity"),
     ("gateway", "encounters"),
     ("gateway", "referrals"),
+    ("identity", "encounters"),
+    ("identity", "referrals"),
     ("encounters", "identity"),
     ("encounters", "referrals"),
     ("referrals", "identity"),
