@@ -2,6 +2,7 @@
 //! would, in front of real identity, encounters and referrals services, on
 //! SQLite and on PostgreSQL.
 
+mod bulk;
 mod bundles;
 mod capability;
 mod errors;

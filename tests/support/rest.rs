@@ -65,32 +65,20 @@ impl RestNode {
     pub async fn spawn_with(backend: Backend, timeout: Duration) -> Option<Self> {
         let node = FullNode::spawn(backend).await?;
         init_logs();
-        let config = corridor_gateway::GatewayConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            identity_url: node.identity.url(),
-            encounters_url: format!("http://{}", node.encounters.addr),
-            referrals_url: format!("http://{}", node.referrals.addr),
-            deadline: Duration::from_secs(5),
-            base_url: None,
-            limits: corridor_gateway::Limits {
-                max_body: TEST_MAX_BODY,
-                max_entries: TEST_MAX_ENTRIES,
-                timeout,
-            },
-            shutdown_grace: Duration::from_secs(2),
-            tls: None,
-        };
-        let app = corridor_gateway::Application::build(config)
-            .await
-            .expect("gateway builds");
-        let base = format!("http://{}{}", app.local_addr(), corridor_gateway::BASE_PATH);
-        let gateway = Running::start("gateway", |shutdown| app.run_until_stopped(shutdown));
+        let (base, gateway) = gateway_for(&node, timeout).await;
         Some(Self {
             node,
             base,
             http: client(),
             _gateway: gateway,
         })
+    }
+
+    /// Another gateway in front of the same services, as this one is after
+    /// a restart (it remembers nothing): its base URL, and the gateway,
+    /// stopped when dropped.
+    pub async fn another_gateway(&self) -> (String, Running) {
+        gateway_for(&self.node, Duration::from_secs(30)).await
     }
 
     /// An `Authorization` header value that acts for `organization`.
@@ -169,6 +157,32 @@ impl RestNode {
         }
         (resources, pages)
     }
+}
+
+/// A gateway with the test limits in front of `node`'s services: its base
+/// URL, and the gateway.
+async fn gateway_for(node: &FullNode, timeout: Duration) -> (String, Running) {
+    let config = corridor_gateway::GatewayConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        identity_url: node.identity.url(),
+        encounters_url: format!("http://{}", node.encounters.addr),
+        referrals_url: format!("http://{}", node.referrals.addr),
+        deadline: Duration::from_secs(5),
+        base_url: None,
+        limits: corridor_gateway::Limits {
+            max_body: TEST_MAX_BODY,
+            max_entries: TEST_MAX_ENTRIES,
+            timeout,
+        },
+        shutdown_grace: Duration::from_secs(2),
+        tls: None,
+    };
+    let app = corridor_gateway::Application::build(config)
+        .await
+        .expect("gateway builds");
+    let base = format!("http://{}{}", app.local_addr(), corridor_gateway::BASE_PATH);
+    let gateway = Running::start("gateway", |shutdown| app.run_until_stopped(shutdown));
+    (base, gateway)
 }
 
 /// An HTTP client whose requests carry the node operator's test token

@@ -99,7 +99,7 @@ pub fn statement(base: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Transactions whose entries all belong to one service (identity: Patient, Organization, Practitioner, Consent; encounters: the clinical record; referrals: ServiceRequest) are atomic. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient.",
+            "documentation": "Transactions are all or nothing whichever services own their entries (identity: Patient, Organization, Practitioner, Consent; encounters: the clinical record; referrals: ServiceRequest); conditional references and creates resolve. Batches take entries of any type. X-Idempotency-Key makes a retried write safe. Search is strict unless Prefer: handling=lenient. $import takes NDJSON in the kick-off request (Content-Type: application/fhir+ndjson, Prefer: respond-async) and runs it as a job polled at its Content-Location; input URLs are not fetched.",
             // SMART Backend Services: every request but this statement,
             // discovery and the token endpoint needs a bearer token.
             "security": {
@@ -115,6 +115,11 @@ pub fn statement(base: &str) -> Value {
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "operation": [{
+                "name": "import",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import",
+                "documentation": "FHIR Bulk Data import of NDJSON sent in the request itself: 202 with the job's status URL, 200 with the manifest (written by type; errors as a Bundle of OperationOutcomes naming each line) when it ends.",
+            }],
         }],
     })
 }

@@ -21,6 +21,7 @@
 //! - [`backends`]: the gRPC clients, and which service owns which type.
 
 pub mod backends;
+pub mod bulk;
 pub mod bundles;
 pub mod capability;
 pub mod oauth;
@@ -102,6 +103,7 @@ impl Application {
             local_addr,
             gateway: Arc::new(rest::Gateway {
                 backends,
+                imports: bulk::Imports::default(),
                 base_url: config.base_url,
                 limits: config.limits,
             }),

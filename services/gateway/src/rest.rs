@@ -39,6 +39,8 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct Gateway {
     pub backends: Backends,
+    /// The `$import` jobs this gateway runs.
+    pub imports: crate::bulk::Imports,
     /// The public base URL, when configured; otherwise it is made from the
     /// request's `Host`.
     pub base_url: Option<String>,
@@ -201,6 +203,9 @@ pub fn route_template(segments: &[String]) -> String {
         [".well-known", fixed @ ("smart-configuration" | "jwks.json")] => {
             format!("/.well-known/{fixed}")
         }
+        ["$import"] => "/$import".to_owned(),
+        ["$import-poll-status", _] => "/$import-poll-status/{id}".to_owned(),
+        ["$import-poll-status", _, "errors"] => "/$import-poll-status/{id}/errors".to_owned(),
         [resource_type, rest @ ..] => {
             let Some((_, def)) = Owner::of(resource_type) else {
                 return format!("{BASE_PATH}/{{unknown}}");
@@ -278,6 +283,7 @@ pub async fn dispatch(
             Ok(oauth::smart_configuration(call))
         }
         [".well-known", "jwks.json"] if method == Method::GET => oauth::jwks(gateway, call).await,
+        route if crate::bulk::is_route(route) => crate::bulk::dispatch(gateway, call).await,
         [resource_type, rest @ ..] => {
             let Some((owner, def)) = Owner::of(resource_type) else {
                 return Err(unknown_type(resource_type));
@@ -325,7 +331,7 @@ pub async fn dispatch(
     }
 }
 
-fn no_route(call: &Call) -> HttpError {
+pub fn no_route(call: &Call) -> HttpError {
     let path = call.segments.join("/");
     HttpError::new(
         StatusCode::NOT_FOUND,
