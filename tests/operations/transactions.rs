@@ -5,27 +5,42 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use corridor_tests::free_port;
+use corridor_tests::{Backend, TestDatabase, for_each_backend, free_port};
 use serde_json::{Value, json};
 
 use crate::process::Process;
 
-/// The service addresses of one node, shared by its processes.
+for_each_backend!(
+    with_encounters_stopped_a_patient_and_encounter_transaction_fails_and_leaves_no_patient,
+    a_gateway_killed_mid_transaction_leaves_no_part_of_it_visible_after_restart,
+);
+
+/// The service addresses and database of one node, shared by its
+/// processes.
 struct Node {
     identity: u16,
     encounters: u16,
     referrals: u16,
     federation: u16,
+    /// On PostgreSQL, the node's database (dropped with it).
+    database: Option<TestDatabase>,
 }
 
 impl Node {
-    fn new() -> Self {
-        Self {
+    /// A node on `backend`, or None when it is skipped here.
+    async fn new(backend: Backend) -> Option<Self> {
+        corridor_tests::init_logs();
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::new(Backend::Postgres).await?),
+        };
+        Some(Self {
             identity: free_port(),
             encounters: free_port(),
             referrals: free_port(),
             federation: free_port(),
-        }
+            database,
+        })
     }
 
     /// `corridor serve` running `services` of this node, with its gateway
@@ -47,6 +62,9 @@ impl Node {
             ("CORRIDOR_FEDERATION_ADDR".into(), addr(self.federation)),
             ("CORRIDOR_GATEWAY_ADDR".into(), addr(gateway)),
         ];
+        if let Some(database) = &self.database {
+            env.push(("CORRIDOR_DATABASE_URL".into(), database.url.clone()));
+        }
         env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Process::start(dir, name, &env)
@@ -134,10 +152,13 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_encounters_stopped_a_patient_and_encounter_transaction_fails_and_leaves_no_patient() {
+async fn with_encounters_stopped_a_patient_and_encounter_transaction_fails_and_leaves_no_patient(
+    backend: Backend,
+) {
+    let Some(node) = Node::new(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = Node::new();
     let gateway = free_port();
     let mut main = node.start(
         dir.path(),
@@ -180,10 +201,13 @@ async fn with_encounters_stopped_a_patient_and_encounter_transaction_fails_and_l
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_killed_mid_transaction_leaves_no_part_of_it_visible_after_restart() {
+async fn a_gateway_killed_mid_transaction_leaves_no_part_of_it_visible_after_restart(
+    backend: Backend,
+) {
+    let Some(node) = Node::new(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = Node::new();
     let timeout = [("CORRIDOR_TRANSACTION_TIMEOUT_SECS", "3")];
     let mut services = node.start(
         dir.path(),
