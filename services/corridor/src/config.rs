@@ -453,7 +453,8 @@ pub struct ServeArgs {
 
     /// Seconds a transaction whose entries belong to several services may
     /// stay undecided: past it the identity service aborts it and purges
-    /// every part written (a gateway that died mid-transaction).
+    /// every part written (a gateway that died mid-transaction). Longer
+    /// than the gateways' CORRIDOR_GATEWAY_TIMEOUT_SECS.
     #[arg(long, env = "CORRIDOR_TRANSACTION_TIMEOUT_SECS", default_value_t = corridor_identity::transactions::DEFAULT_TIMEOUT.as_secs())]
     pub transaction_timeout_secs: u64,
 
@@ -729,6 +730,15 @@ impl ServeArgs {
             ..corridor_fhir::Limits::default()
         };
         let grace = Duration::from_secs(self.shutdown_grace_secs);
+        if names.contains(&ServiceName::Gateway)
+            && names.contains(&ServiceName::Identity)
+            && self.transaction_timeout_secs <= self.gateway_timeout_secs
+        {
+            return Err(format!(
+                "CORRIDOR_TRANSACTION_TIMEOUT_SECS ({}) must be longer than CORRIDOR_GATEWAY_TIMEOUT_SECS ({}): a transaction the gateway is still writing would be presumed aborted",
+                self.transaction_timeout_secs, self.gateway_timeout_secs
+            ));
+        }
         let gateway = if names.contains(&ServiceName::Gateway) {
             if self.gateway_max_body_bytes == 0 {
                 return Err(
@@ -1212,6 +1222,37 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.contains("CORRIDOR_SIGNING_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_node_running_gateway_and_identity_wants_a_transaction_timeout_longer_than_a_request() {
+        let dir = std::env::temp_dir().join(format!("corridor-txn-{}", std::process::id()));
+        let dir_text = dir.display().to_string();
+        let err = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--transaction-timeout-secs",
+            "60",
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.contains("CORRIDOR_TRANSACTION_TIMEOUT_SECS (60)")
+                && err.contains("CORRIDOR_GATEWAY_TIMEOUT_SECS (60)"),
+            "{err}"
+        );
+        // Identity alone does not know how long its gateways let a request run.
+        let alone = serve_args(&[
+            "--data-dir",
+            &dir_text,
+            "--service",
+            "identity",
+            "--transaction-timeout-secs",
+            "3",
+        ])
+        .validate();
+        assert!(alone.is_ok(), "{:?}", alone.err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -358,13 +358,17 @@ impl Backends {
 
     /// A transaction Bundle, applied atomically by the service that owns
     /// its entries; the answer and whether an idempotency key replayed it.
+    /// A transaction Bundle may hold thousands of entries: it may take up to
+    /// `deadline` (the gateway's request timeout), not the deadline of a
+    /// single call.
     pub async fn transaction(
         &self,
         owner: Owner,
         bundle: String,
         cx: &CallContext,
+        deadline: Duration,
     ) -> Result<(fhir::Bundle, bool), tonic::Status> {
-        self.transaction_part(owner, bundle, String::new(), cx)
+        self.transaction_part(owner, bundle, String::new(), cx, deadline)
             .await
     }
 
@@ -377,13 +381,16 @@ impl Backends {
         bundle: String,
         distributed_transaction: String,
         cx: &CallContext,
+        deadline: Duration,
     ) -> Result<(fhir::Bundle, bool), tonic::Status> {
         on_owner!(self, owner, |client, pb| {
             let message = pb::TransactionRequest {
                 bundle,
                 distributed_transaction,
             };
-            let response = client.transaction(self.request(message, cx)).await?;
+            let mut request = self.request(message, cx);
+            request.set_timeout(deadline.max(self.deadline));
+            let response = client.transaction(request).await?;
             let replayed = replayed(response.metadata());
             Ok((response.into_inner().bundle.unwrap_or_default(), replayed))
         })

@@ -39,6 +39,8 @@ use crate::rest::{self, Call, Gateway};
 pub const CHUNK: usize = 200;
 /// Jobs kept for their status after they end; the oldest ended one goes.
 const KEPT: usize = 64;
+/// How long one chunk's transaction may take.
+const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts of a write that failed for a transient reason.
 const ATTEMPTS: u32 = 5;
 
@@ -403,7 +405,8 @@ async fn write_chunk(
         )),
         ..context.clone()
     };
-    let whole = retrying(|| backends.transaction(owner, bundle.clone(), &key)).await;
+    let whole =
+        retrying(|| backends.transaction(owner, bundle.clone(), &key, CHUNK_DEADLINE)).await;
     match whole {
         Ok(_) => {
             let mut progress = lock(&job.progress);

@@ -118,7 +118,12 @@ async fn transaction(
     bundle["entry"] = Value::Array(entries);
     let (bundle, _) = gateway
         .backends
-        .transaction(owner, bundle.to_string(), &call.context)
+        .transaction(
+            owner,
+            bundle.to_string(),
+            &call.context,
+            gateway.limits.timeout,
+        )
         .await
         .map_err(|s| HttpError::from_status(&s, owner.name()))?;
     let mut body = rest::bundle_json(&bundle.json)?;

@@ -146,6 +146,7 @@ pub async fn transaction(
                 bundle.to_string(),
                 id.clone(),
                 &context(part.owner),
+                gateway.limits.timeout,
             )
             .await;
         let answer = match written {

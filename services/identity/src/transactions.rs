@@ -30,9 +30,10 @@ use tonic::transport::Channel;
 
 use crate::tokens::TokenSettings;
 
-/// How long an attempt may stay open by default: longer than the largest
-/// Bundle the gateway takes needs to be written.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an attempt may stay open by default: longer than the gateway
+/// lets one request take (60 s by default), so that a transaction still
+/// being written is never presumed aborted.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The services a transaction may have parts at.
 pub const PARTICIPANTS: [&str; 3] = ["identity", "encounters", "referrals"];
