@@ -124,7 +124,16 @@ async fn everything(node: &FullNode, patient_id: &str) -> Vec<String> {
             .into_inner()
             .bundle
             .expect("bundle");
-        records.extend(refs(&serde_json::from_str(&bundle.json).expect("JSON")));
+        // The records that match; the Organizations they name come along
+        // as includes.
+        let page: Value = serde_json::from_str(&bundle.json).expect("JSON");
+        let matches: Vec<&Value> = page["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["search"]["mode"] == "match")
+            .collect();
+        records.extend(refs(&serde_json::json!({ "entry": matches })));
         if bundle.next_page_token.is_empty() {
             return sorted(records);
         }

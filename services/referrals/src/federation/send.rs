@@ -429,8 +429,11 @@ async fn everything(federation: &Federation, patient_id: &str) -> Result<Vec<Val
         .await?;
         let bundle = answer.bundle.unwrap_or_default();
         let value: Value = serde_json::from_str(&bundle.json).unwrap_or_default();
+        // The records themselves; the Organizations and Practitioners they
+        // name come along as includes, which the summary does not hold.
         for entry in value["entry"].as_array().into_iter().flatten() {
-            if entry["resource"]["resourceType"] != "Patient" {
+            if entry["resource"]["resourceType"] != "Patient" && entry["search"]["mode"] == "match"
+            {
                 records.push(entry["resource"].clone());
             }
         }
