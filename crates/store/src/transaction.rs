@@ -315,17 +315,23 @@ impl Store {
                 resolved.insert(url.as_str(), format!("{}/{id}", def.resource_type));
             }
         }
+        let mut created = Vec::new();
+        let mut slots = Vec::new();
         for (index, step) in plan.iter().enumerate() {
             if let (TxRequest::Create { resource, .. }, Some(id)) = (step.request, &new_ids[index])
             {
                 let def = self.def(&resource.resource_type)?;
                 let object = resolve_references(&resource.object, &resolved)
                     .map_err(|e| entry_error(index, e))?;
-                let stored = self
-                    .write_version(&mut tx, def, id, None, Some(&object), "create")
-                    .await?;
-                results[index] = Some(written(stored, Outcome::Created));
+                created.push((def, id.clone(), object));
+                slots.push(index);
             }
+        }
+        for (index, stored) in slots
+            .into_iter()
+            .zip(self.write_created(&mut tx, &created).await?)
+        {
+            results[index] = Some(written(stored, Outcome::Created));
         }
 
         // 3. Updates.
