@@ -1228,14 +1228,9 @@ mod tests {
     fn a_node_running_gateway_and_identity_wants_a_transaction_timeout_longer_than_a_request() {
         let dir = std::env::temp_dir().join(format!("corridor-txn-{}", std::process::id()));
         let dir_text = dir.display().to_string();
-        let err = serve_args(&[
-            "--data-dir",
-            &dir_text,
-            "--transaction-timeout-secs",
-            "60",
-        ])
-        .validate()
-        .unwrap_err();
+        let err = serve_args(&["--data-dir", &dir_text, "--transaction-timeout-secs", "60"])
+            .validate()
+            .unwrap_err();
         assert!(
             err.contains("CORRIDOR_TRANSACTION_TIMEOUT_SECS (60)")
                 && err.contains("CORRIDOR_GATEWAY_TIMEOUT_SECS (60)"),
