@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use corridor_tests::{Backend, TestDatabase, corridor_binary, for_each_backend};
+use corridor_tests::{Backend, corridor_binary, for_each_backend};
 use serde_json::{Value, json};
 
-use crate::process::Process;
+use crate::process::{Process, node};
 
 for_each_backend!(
     an_import_of_a_folder_with_one_broken_file_reports_that_file_and_imports_the_rest,
@@ -19,22 +19,6 @@ for_each_backend!(
 
 /// The identifier system of every resource these tests import.
 const SYSTEM: &str = "urn:corridor:test:import";
-
-async fn node(backend: Backend) -> Option<(tempfile::TempDir, Option<TestDatabase>, Process)> {
-    corridor_tests::init_logs();
-    let dir = tempfile::tempdir().expect("node dir");
-    let db = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(TestDatabase::new(Backend::Postgres).await?),
-    };
-    let mut extra = Vec::new();
-    if let Some(db) = &db {
-        extra.push(("CORRIDOR_DATABASE_URL", db.url.as_str()));
-    }
-    let mut process = Process::start(dir.path(), "node", &extra);
-    process.ready().await;
-    Some((dir, db, process))
-}
 
 /// A Patient with an id of its source and identifier `value`; names and
 /// birth dates differ from one to the next, as real people's do.

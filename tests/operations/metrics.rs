@@ -7,11 +7,11 @@ use corridor_proto::identity::v1 as idpb;
 use corridor_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use corridor_proto::referrals::v1 as refpb;
 use corridor_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
-use corridor_tests::{Backend, Bearer, Scrape, TestDatabase, for_each_backend};
+use corridor_tests::{Backend, Bearer, Scrape, for_each_backend};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::process::Process;
+use crate::process::node;
 
 for_each_backend!(
     a_scrape_names_every_series_and_each_moves_with_the_traffic_it_measures,
@@ -20,22 +20,6 @@ for_each_backend!(
 
 const IDENTITY: &str = "corridor.identity.v1.IdentityService";
 const REFERRALS: &str = "corridor.referrals.v1.ReferralsService";
-
-async fn node(backend: Backend) -> Option<(tempfile::TempDir, Option<TestDatabase>, Process)> {
-    corridor_tests::init_logs();
-    let dir = tempfile::tempdir().expect("node dir");
-    let db = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(TestDatabase::new(Backend::Postgres).await?),
-    };
-    let mut extra = Vec::new();
-    if let Some(db) = &db {
-        extra.push(("CORRIDOR_DATABASE_URL", db.url.as_str()));
-    }
-    let mut process = Process::start(dir.path(), "node", &extra);
-    process.ready().await;
-    Some((dir, db, process))
-}
 
 async fn channel(port: u16, token: &str) -> InterceptedService<Channel, Bearer> {
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))

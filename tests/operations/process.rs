@@ -114,3 +114,30 @@ impl Drop for Process {
         }
     }
 }
+
+/// A whole node (`corridor serve`, every service) on `backend`, ready, with
+/// its data directory and, on PostgreSQL, its database; None when the
+/// backend is skipped here.
+pub async fn node(
+    backend: corridor_tests::Backend,
+) -> Option<(
+    tempfile::TempDir,
+    Option<corridor_tests::TestDatabase>,
+    Process,
+)> {
+    corridor_tests::init_logs();
+    let dir = tempfile::tempdir().expect("node dir");
+    let db = match backend {
+        corridor_tests::Backend::Sqlite => None,
+        corridor_tests::Backend::Postgres => {
+            Some(corridor_tests::TestDatabase::new(corridor_tests::Backend::Postgres).await?)
+        }
+    };
+    let mut extra = Vec::new();
+    if let Some(db) = &db {
+        extra.push(("CORRIDOR_DATABASE_URL", db.url.as_str()));
+    }
+    let mut process = Process::start(dir.path(), "node", &extra);
+    process.ready().await;
+    Some((dir, db, process))
+}

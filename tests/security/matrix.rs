@@ -831,11 +831,14 @@ async fn everything_the_channel_and_break_glass_follow_the_same_rules(backend: B
                     .bundle
                     .expect("bundle");
                 let value: Value = serde_json::from_str(&bundle.json).unwrap();
+                // The records that match: the Organizations and
+                // Practitioners they name come along as includes.
                 types.extend(
                     value["entry"]
                         .as_array()
                         .into_iter()
                         .flatten()
+                        .filter(|e| e["search"]["mode"] == "match")
                         .filter_map(|e| e["resource"]["resourceType"].as_str().map(str::to_owned)),
                 );
                 if bundle.next_page_token.is_empty() {

@@ -84,25 +84,9 @@ impl Store {
         idempotency_key: Option<&str>,
         request: Option<&str>,
     ) -> Result<TxResult, StoreError> {
-        if requests.is_empty() {
-            return Err(
-                Issue::new("invalid", "a transaction needs at least one entry")
-                    .at("Bundle.entry")
-                    .into(),
-            );
-        }
-        let plan = self.plan(requests)?;
-        let mut parts = vec!["transaction".to_owned()];
-        match request {
-            Some(request) => parts.push(request.to_owned()),
-            None => {
-                for entry in requests {
-                    parts.extend(fingerprint(entry));
-                }
-            }
-        }
-        let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[], None)).await
+        let kind = vec!["transaction".to_owned()];
+        self.apply(requests, idempotency_key, kind, request, None)
+            .await
     }
 
     /// This service's part of transaction `part`, which spans services
@@ -117,6 +101,21 @@ impl Store {
         request: Option<&str>,
         part: &str,
     ) -> Result<TxResult, StoreError> {
+        let kind = vec!["transaction-part".to_owned(), part.to_owned()];
+        self.apply(requests, idempotency_key, kind, request, Some(part))
+            .await
+    }
+
+    /// Plan `requests` and apply them, under an idempotency key bound to
+    /// `kind` and `request` (or, without it, to the entries).
+    async fn apply(
+        &self,
+        requests: &[TxRequest],
+        idempotency_key: Option<&str>,
+        mut kind: Vec<String>,
+        request: Option<&str>,
+        part: Option<&str>,
+    ) -> Result<TxResult, StoreError> {
         if requests.is_empty() {
             return Err(
                 Issue::new("invalid", "a transaction needs at least one entry")
@@ -125,17 +124,16 @@ impl Store {
             );
         }
         let plan = self.plan(requests)?;
-        let mut parts = vec!["transaction-part".to_owned(), part.to_owned()];
         match request {
-            Some(request) => parts.push(request.to_owned()),
+            Some(request) => kind.push(request.to_owned()),
             None => {
                 for entry in requests {
-                    parts.extend(fingerprint(entry));
+                    kind.extend(fingerprint(entry));
                 }
             }
         }
-        let hash = request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[], Some(part))).await
+        let hash = request_hash(&kind.iter().map(String::as_str).collect::<Vec<_>>());
+        retrying(|| self.transaction_once(&plan, idempotency_key, &hash, &[], part)).await
     }
 
     /// Apply `requests` and record `decisions` (people's decisions about
