@@ -210,9 +210,15 @@ async fn round(store: &Store, settler: &Settler, timeout: Duration) -> Result<bo
             "transactions still open past their deadline presumed aborted; their parts are purged"
         );
     }
+    let unsettled = store.unsettled_distributed(64).await?;
+    if unsettled.is_empty() {
+        return Ok(true);
+    }
+    // One token for the round's calls: signing is the costly part.
+    let token = settler.token();
     let mut all = true;
-    for unsettled in store.unsettled_distributed(64).await? {
-        if settler.settle(&unsettled).await {
+    for unsettled in unsettled {
+        if settler.settle(&unsettled, &token).await {
             store.distributed_settled(&unsettled.id).await?;
         } else {
             all = false;
@@ -230,7 +236,7 @@ struct Settler {
 impl Settler {
     /// Tell every participant of `transaction` its decision; whether all
     /// of them took it.
-    async fn settle(&self, transaction: &Unsettled) -> bool {
+    async fn settle(&self, transaction: &Unsettled, token: &Result<String, String>) -> bool {
         let commit = transaction.state == TxState::Committed;
         let mut all = true;
         for participant in &transaction.participants {
@@ -240,8 +246,10 @@ impl Settler {
                     .settle_part(&transaction.id, commit)
                     .await
                     .map_err(|e| e.to_string()),
-                "encounters" => self.remote(participant, &transaction.id, commit).await,
-                "referrals" => self.remote(participant, &transaction.id, commit).await,
+                "encounters" | "referrals" => {
+                    self.remote(participant, &transaction.id, commit, token)
+                        .await
+                }
                 other => Err(format!("unknown participant '{other}'")),
             };
             if let Err(error) = settled {
@@ -252,8 +260,14 @@ impl Settler {
         all
     }
 
-    async fn remote(&self, participant: &str, id: &str, commit: bool) -> Result<(), String> {
-        let token = self.token()?;
+    async fn remote(
+        &self,
+        participant: &str,
+        id: &str,
+        commit: bool,
+        token: &Result<String, String>,
+    ) -> Result<(), String> {
+        let token = token.clone()?;
         let deadline = self.participants.deadline;
         let transaction_id = id.to_owned();
         let answer = match participant {
